@@ -1,0 +1,70 @@
+"""What a benchmark result depends on: interpreter, library versions, Falcon's build, date."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import platform
+from importlib import metadata
+from importlib.machinery import EXTENSION_SUFFIXES
+
+#: Distributions whose versions go in every report, by display name.
+DISTRIBUTIONS = {
+    "microapi": "microapi",
+    "werkzeug": "werkzeug",
+    "Flask": "flask",
+    "Bottle": "bottle",
+}
+
+
+def _is_extension(module: str) -> bool:
+    """Whether *module* would be loaded from a compiled extension (without importing it)."""
+    spec = importlib.util.find_spec(module)
+    return (
+        spec is not None
+        and spec.origin is not None
+        and spec.origin.endswith(tuple(EXTENSION_SUFFIXES))
+    )
+
+
+def falcon_build() -> str:
+    """Falcon's version and whether its Cython extensions are in use.
+
+    Since Falcon 4.1 binary wheels compile only ``falcon.cyutil`` (hot helpers);
+    older or source builds may compile the core modules too.
+    """
+    try:
+        import falcon
+    except ImportError:
+        return "not installed"
+    if _is_extension("falcon.app"):
+        build = "compiled core"
+    elif _is_extension("falcon.cyutil.uri"):
+        build = "compiled falcon.cyutil, pure-Python core"
+    else:
+        build = "pure Python"
+    return f"{falcon.__version__} ({build})"
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment() -> dict[str, str]:
+    """The facts printed above, and stored with, every result."""
+    return {
+        "date": datetime.date.today().isoformat(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": f"{platform.system()} {platform.machine()}",
+        "Falcon": falcon_build(),
+        **{name: _version(distribution) for name, distribution in DISTRIBUTIONS.items()},
+    }
+
+
+def header_line(facts: dict[str, str]) -> str:
+    """``facts`` (from :func:`environment`) as one line."""
+    versions = (f"{name} {facts[name]}" for name in ("Falcon", *DISTRIBUTIONS))
+    return " · ".join([facts["python"], *versions, facts["platform"], facts["date"]])

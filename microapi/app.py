@@ -1,0 +1,364 @@
+"""The ``Api``: a WSGI application dispatching to ``handler(req, res)``.
+
+The whole request flow is here, in three hops: :meth:`Api.__call__` →
+:meth:`Api.wsgi_app` (route, run the chain, emit) → :meth:`Api._handle_error`
+when something raised.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from .chain import EventLoops, Layer, check_shape, compose
+from .errors import PROBLEM_CONTENT_TYPE, to_problem
+from .jsonutil import dumps
+from .request import DEFAULT_BODY_LIMIT, Request, decode_wsgi
+from .response import Res
+from .routetable import Miss, RouteTable
+from .routing import MiddlewareSpec, Route, Scope, describe
+from .types import ErrorHandler, Target, WSGIApp
+
+__all__ = ["Api"]
+
+E = TypeVar("E", bound=ErrorHandler)
+
+error_log = logging.getLogger("microapi.error")
+request_log = logging.getLogger("microapi.request")
+
+
+class Api(Scope):
+    """A JSON API: routes, middleware and error handlers, as a WSGI app.
+
+    ::
+
+        api = Api()
+
+        @api.route("/api/hello")
+        def hello(req, res):
+            res.status(200).json({"message": "Hello API!"})
+
+    Serve it with ``gunicorn wsgi:api``; mount it anywhere a WSGI app goes.
+
+    :param debug: include tracebacks in 500 responses (never in production).
+    :param body_limit: largest request body in bytes (default 1 MiB);
+        routes may set their own.
+    :param etag: add weak ``ETag`` headers and answer ``304`` for GET/HEAD.
+    :param access_log: log one line per request on ``microapi.request``
+        (off by default: gunicorn's access log is the usual one).
+    """
+
+    #: The class of ``req``; subclass :class:`~microapi.Request` to extend it.
+    request_class: type[Request] = Request
+
+    def __init__(
+        self,
+        *,
+        debug: bool = False,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+        etag: bool = True,
+        access_log: bool = False,
+    ) -> None:
+        #: Whether 500 responses show the traceback.
+        self.debug = debug
+        #: Default largest request body, in bytes.
+        self.body_limit = body_limit
+        #: Whether GET/HEAD bodies get an automatic weak ``ETag``.
+        self.etag = etag
+        #: Whether to log every request on ``microapi.request``.
+        self.access_log = access_log
+        self._table = RouteTable()
+        self._routes: list[Route] = []
+        self._middleware: list[MiddlewareSpec] = []
+        self._error_handlers: dict[type[BaseException] | int, ErrorHandler] = {}
+        self._mounts: list[tuple[str, str, WSGIApp]] = []
+        self._loops = EventLoops()
+        self._frozen = False
+        self._freeze_lock = threading.Lock()
+        self._miss_target: Target = self._answer_miss
+
+    # -- registration -----------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._frozen:
+            raise RuntimeError(
+                "routes, middleware and error handlers must be registered before the "
+                "first request; move this registration to start-up"
+            )
+
+    def _add(self, route: Route) -> None:
+        self._check_open()
+        check_shape(self._layers(route), route.handler)
+        self._table.add(route)
+        self._routes.append(route)
+
+    def _add_middleware(self, spec: MiddlewareSpec) -> None:
+        self._check_open()
+        self._middleware.append(spec)
+        try:
+            for route in self._routes:
+                check_shape(self._layers(route), route.handler)
+        except TypeError:
+            self._middleware.pop()
+            raise
+
+    def errorhandler(self, key: type[BaseException] | int) -> Callable[[E], E]:
+        """Register ``handler(req, res, exc)`` for an exception type or status.
+
+        Handlers are found by status first (for HTTP errors), then by the
+        exception's MRO; a handler for ``500`` also receives unhandled
+        exceptions.  A handler that sends nothing leaves the default
+        problem+json response.
+        """
+
+        def decorator(handler: E) -> E:
+            self.add_error_handler(key, handler)
+            return handler
+
+        return decorator
+
+    def add_error_handler(self, key: type[BaseException] | int, handler: ErrorHandler) -> None:
+        """Register *handler* for *key*; see :meth:`errorhandler`."""
+        self._check_open()
+        if isinstance(key, int):
+            if not 400 <= key <= 599:
+                raise ValueError(f"error handlers take a status from 400 to 599, not {key}")
+        elif not (isinstance(key, type) and issubclass(key, BaseException)):
+            raise TypeError(f"errorhandler takes an exception class or a status, not {key!r}")
+        self._error_handlers[key] = handler
+
+    def mount(self, prefix: str, app: WSGIApp) -> None:
+        """Serve another WSGI *app* under *prefix* (``SCRIPT_NAME`` adjusted).
+
+        Mounted apps are plain WSGI apps: microapi's middleware does not run
+        for them.
+        """
+        self._check_open()
+        if not prefix.startswith("/") or prefix.endswith("/"):
+            raise ValueError(f"mount prefix {prefix!r} must start with '/' and not end with '/'")
+        wsgi_prefix = prefix.encode().decode("latin-1")
+        self._mounts.append((prefix, wsgi_prefix, app))
+        self._mounts.sort(key=lambda mount: len(mount[1]), reverse=True)
+
+    def routes(self) -> list[Route]:
+        """Every registered route, in registration order."""
+        return list(self._routes)
+
+    def url_for(self, name: str, **params: Any) -> str:
+        """Build the path of route *name*, relative to the app.
+
+        Catch-all parameters take lists of segments; unknown parameters
+        become the query string.  ``req.url_for`` adds the mount prefix.
+
+        :raises werkzeug.routing.BuildError: for an unknown name or
+            missing parameters.
+        """
+        route = self._table.route_named(name)
+        if route is not None:
+            for key in route.spec.list_params & params.keys():
+                segments = params.pop(key)
+                if segments:
+                    params[key] = "/".join(str(segment) for segment in segments)
+        return self._table.map.bind("localhost").build(name, params)
+
+    def close(self) -> None:
+        """Release resources: close the worker threads' event loops."""
+        self._loops.close()
+
+    # -- composition --------------------------------------------------------------
+
+    def _layers(self, route: Route) -> list[Layer]:
+        # A static route's path is known, so its matchers are decided now.
+        static = all("<" not in rule for rule in route.spec.rules)
+        layers: list[Layer] = []
+        for spec in (*self._middleware, *route.middleware):
+            if spec.matcher is None:
+                layers.append((spec.func, None))
+            elif not static:
+                layers.append((spec.func, spec.matcher))
+            elif any(spec.matcher(rule) for rule in route.spec.rules):
+                layers.append((spec.func, None))
+        return layers
+
+    def _freeze(self) -> None:
+        with self._freeze_lock:
+            if self._frozen:
+                return
+            self._table.compile()
+            targets: dict[int, Target] = {}
+            for entry in self._table.entries:
+                route = entry.route
+                if id(route) not in targets:
+                    targets[id(route)] = compose(self._layers(route), route.handler, self._loops)
+                entry.target = targets[id(route)]
+            self._miss_target = compose(
+                [(spec.func, spec.matcher) for spec in self._middleware],
+                self._answer_miss,
+                self._loops,
+            )
+            self._frozen = True
+
+    # -- the request flow -----------------------------------------------------------
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """The WSGI entry point; calls :meth:`wsgi_app`."""
+        return self.wsgi_app(environ, start_response)
+
+    def wsgi_app(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """Route the request, run its chain and emit the response.
+
+        Kept apart from ``__call__`` so WSGI middleware can wrap it:
+        ``api.wsgi_app = ProxyFix(api.wsgi_app)``.
+        """
+        if not self._frozen:
+            self._freeze()
+        if self._mounts:
+            mounted = self._mounted(environ)
+            if mounted is not None:
+                return mounted(environ, start_response)
+        start = time.perf_counter() if self.access_log else 0.0
+        req = self.request_class(environ, False)
+        req.api = self
+        res = Res(req)
+        # PERF: the router needs path and method anyway; handing them to req
+        # saves its lazy attributes a second computation.
+        path_info = environ.get("PATH_INFO") or "/"
+        req.path = path = (
+            path_info
+            if path_info[:1] == "/" and path_info[1:2] != "/" and path_info.isascii()
+            else "/" + decode_wsgi(path_info).lstrip("/")
+        )
+        req.method = method = environ.get("REQUEST_METHOD", "GET").upper()
+        found = self._table.match(path, method)
+        if type(found) is tuple:
+            entry, req.params = found
+            req.route = entry.route
+            target = entry.target
+        else:
+            req._miss = found  # type: ignore[attr-defined]
+            target = self._miss_target
+        try:
+            target(req, res)
+            if res._sent is None:
+                raise RuntimeError(
+                    "the middleware chain finished without a response: a middleware "
+                    "neither called next() nor sent one"
+                )
+        except Exception as exc:
+            self._handle_error(req, res, exc)
+        body = res._emit(start_response, self.etag)
+        if self.access_log:
+            request_log.info(
+                "%s %s %s %.1fms [request_id=%s]",
+                req.method,
+                req.path,
+                res._status,
+                (time.perf_counter() - start) * 1000,
+                req.id,
+                extra={"request_id": req.id},
+            )
+        return body
+
+    def _mounted(self, environ: dict[str, Any]) -> WSGIApp | None:
+        path_info = environ.get("PATH_INFO") or ""
+        for _, prefix, app in self._mounts:
+            if path_info == prefix or path_info.startswith(prefix + "/"):
+                environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+                environ["PATH_INFO"] = path_info[len(prefix) :]
+                return app
+        return None
+
+    def _answer_miss(self, req: Request, res: Res) -> None:
+        # The terminal of the chain for paths that match no route: 404, 405,
+        # the automatic OPTIONS, or a trailing-slash 308.
+        miss: Miss = req._miss  # type: ignore[attr-defined]
+        if miss.redirect is not None:
+            query = req.environ.get("QUERY_STRING")
+            location = quote(req.root_path) + miss.redirect + (f"?{query}" if query else "")
+            res.status(308).set_header("Location", location).end()
+        elif miss.allowed:
+            allow = sorted(miss.allowed | {"OPTIONS"})
+            if req.method != "OPTIONS":
+                raise MethodNotAllowed(valid_methods=allow)
+            res.status(204).set_header("Allow", ", ".join(allow)).end()
+        else:
+            raise NotFound()
+
+    # -- errors -------------------------------------------------------------------
+
+    def _find_error_handler(self, exc: Exception) -> ErrorHandler | None:
+        handlers = self._error_handlers
+        if not handlers:
+            return None
+        code = exc.code if isinstance(exc, HTTPException) else None
+        if code is not None and code in handlers:
+            return handlers[code]
+        for cls in type(exc).__mro__:
+            if cls in handlers:
+                return handlers[cls]
+        return handlers.get(500) if code is None else None
+
+    def _handle_error(self, req: Request, res: Res, exc: Exception) -> None:
+        if not isinstance(exc, HTTPException):
+            self._log_exception(req, exc, "unhandled exception")
+        handler = self._find_error_handler(exc)
+        if handler is not None:
+            res._reset_for_error(exc.code or 500 if isinstance(exc, HTTPException) else 500)
+            try:
+                value = handler(req, res, exc)
+                if inspect.isawaitable(value):
+                    value = self._loops.run(value)  # type: ignore[arg-type]
+                if value is not None and value is not res:
+                    res._send_returned(value, handler)
+            except Exception as error:
+                self._log_exception(req, error, f"error handler {describe(handler)} failed")
+                exc = error
+            else:
+                if res._sent is not None:
+                    return
+        self._render_problem(req, res, exc)
+
+    def _render_problem(self, req: Request, res: Res, exc: Exception) -> None:
+        if isinstance(exc, HTTPException):
+            if isinstance(exc.response, WerkzeugResponse):
+                res._reset_for_error(exc.response.status_code)
+                res._use_response(exc.response)
+                return
+            http_error: HTTPException = exc
+        else:
+            http_error = InternalServerError()
+        status, problem, headers = to_problem(http_error)
+        if status == 500 and self.debug and not isinstance(exc, HTTPException):
+            problem["traceback"] = traceback.format_exception(exc)
+        res._reset_for_error(status)
+        for name, value in headers:
+            res.set_header(name, value)
+        res._body = dumps(problem)
+        res._content_type = PROBLEM_CONTENT_TYPE
+        res._sent = "error"
+
+    def _log_exception(self, req: Request, exc: Exception, what: str) -> None:
+        route = req.route.name if req.route is not None else None
+        error_log.error(
+            "%s in %s %s (route %s) [request_id=%s]",
+            what,
+            req.method,
+            req.path,
+            route,
+            req.id,
+            exc_info=exc,
+            extra={"request_id": req.id},
+        )

@@ -1,0 +1,193 @@
+"""Middleware chains: composed once per route, sync and async mixed.
+
+A route's chain is its applicable middleware, outermost first, around the
+handler.  It runs synchronously up to the first ``async def`` element and
+on the worker thread's event loop from there inward.  A sync middleware
+cannot block on async code it wraps, so a chain shaped async → sync →
+async is refused with a :class:`TypeError` naming the middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import weakref
+from collections.abc import Callable, Coroutine, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .pathmatch import Matcher
+from .routing import describe
+
+if TYPE_CHECKING:
+    from .request import Request
+    from .response import Res
+    from .types import AsyncTarget, Handler, Middleware, Target
+
+__all__ = ["EventLoops", "Layer", "check_shape", "compose", "is_async"]
+
+T = TypeVar("T")
+
+#: A middleware and the matcher deciding per request whether it applies
+#: (``None``: always).
+Layer = tuple["Middleware", Matcher | None]
+
+
+def is_async(func: Callable[..., Any]) -> bool:
+    """Whether calling *func* returns a coroutine (``async def``)."""
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        getattr(func, "__call__", None)  # noqa: B004 - callable objects
+    )
+
+
+def check_shape(layers: Sequence[Layer], handler: Handler) -> None:
+    """Refuse a chain with a sync middleware between two async elements.
+
+    :raises TypeError: naming the middleware to make ``async``.
+    """
+    flags = [is_async(func) for func, _ in layers] + [is_async(handler)]
+    if True not in flags:
+        return
+    first = flags.index(True)
+    last = len(flags) - 1 - flags[::-1].index(True)
+    for index in range(first + 1, last):
+        if not flags[index]:
+            raise TypeError(
+                f"middleware {describe(layers[index][0])} is sync but runs inside async "
+                f"middleware {describe(layers[first][0])} and wraps async code; "
+                "make it 'async def' and 'await next()'"
+            )
+
+
+class EventLoops:
+    """One event loop per worker thread, reused for every request.
+
+    Loops close when their thread ends or when :meth:`close` is called
+    (``api.close()``).
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run *coro* to completion on this thread's loop and return its result."""
+        loop = getattr(self._local, "loop", None)
+        if loop is None or loop.is_closed():
+            loop = asyncio.new_event_loop()
+            # The loop closes with its thread: thread-local values are
+            # dropped when the thread ends.
+            self._local.loop = loop
+            self._local.closer = weakref.finalize(self._local, loop.close)
+            with self._lock:
+                self._loops.add(loop)
+        return loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        """Close every loop that is not running."""
+        with self._lock:
+            loops = list(self._loops)
+        for loop in loops:
+            if not loop.is_running():
+                loop.close()
+
+
+def _finish(res: Res, value: Any, func: Callable[..., Any]) -> None:
+    # A returned value is sent unless it is None or the builder itself.
+    if value is not None and value is not res:
+        res._send_returned(value, func)
+
+
+def _finish_handler(res: Res, value: Any, handler: Handler) -> None:
+    if value is None or value is res:
+        if res._sent is None:
+            raise RuntimeError(
+                f"handler {describe(handler)} returned without sending a response; "
+                "call res.json()/res.send()/res.end() or return a value"
+            )
+    else:
+        res._send_returned(value, handler)
+
+
+def _sync_layer(func: Middleware, matcher: Matcher | None, inner: Target) -> Target:
+    def run(req: Request, res: Res) -> None:
+        _finish(res, func(req, res, partial(inner, req, res)), func)
+
+    if matcher is None:
+        return run
+
+    def run_if_matched(req: Request, res: Res) -> None:
+        if matcher(req.path):
+            run(req, res)
+        else:
+            inner(req, res)
+
+    return run_if_matched
+
+
+def _async_layer(func: Middleware, matcher: Matcher | None, inner: AsyncTarget) -> AsyncTarget:
+    async def run(req: Request, res: Res) -> None:
+        _finish(res, await func(req, res, partial(inner, req, res)), func)
+
+    if matcher is None:
+        return run
+
+    async def run_if_matched(req: Request, res: Res) -> None:
+        if matcher(req.path):
+            await run(req, res)
+        else:
+            await inner(req, res)
+
+    return run_if_matched
+
+
+def _as_async(target: Target) -> AsyncTarget:
+    async def run(req: Request, res: Res) -> None:
+        target(req, res)
+
+    return run
+
+
+def compose(layers: Sequence[Layer], handler: Handler, loops: EventLoops) -> Target:
+    """Compose *layers* around *handler* into one ``target(req, res)``.
+
+    :raises TypeError: for a chain shaped async → sync → async.
+    """
+    check_shape(layers, handler)
+    flags = [is_async(func) for func, _ in layers]
+    handler_async = is_async(handler)
+    if handler_async:
+        sync_from = len(layers)
+
+        async def call_async_handler(req: Request, res: Res) -> None:
+            _finish_handler(res, await handler(req, res), handler)
+
+        async_target: AsyncTarget | None = call_async_handler
+    else:
+        # The innermost sync run: the handler and the sync middleware after
+        # the last async one.
+        sync_from = len(layers) - flags[::-1].index(True) if True in flags else 0
+
+        def call_handler(req: Request, res: Res) -> None:
+            _finish_handler(res, handler(req, res), handler)
+
+        target: Target = call_handler
+        for func, matcher in reversed(layers[sync_from:]):
+            target = _sync_layer(func, matcher, target)
+        async_target = _as_async(target) if sync_from else None
+    if async_target is None:
+        return target
+    first_async = flags.index(True) if True in flags else len(layers)
+    for func, matcher in reversed(layers[first_async:sync_from]):
+        async_target = _async_layer(func, matcher, async_target)
+    entry = async_target
+
+    def run_on_loop(req: Request, res: Res) -> None:
+        loops.run(entry(req, res))
+
+    target = run_on_loop
+    for func, matcher in reversed(layers[:first_async]):
+        target = _sync_layer(func, matcher, target)
+    return target

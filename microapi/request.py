@@ -1,0 +1,218 @@
+"""``req``: werkzeug's :class:`~werkzeug.wrappers.Request`, lazier, plus API routes' extras.
+
+Everything werkzeug offers is here (``method``, ``path``, ``headers``,
+``args``, ``form``, ``files``, ``cookies``, ``get_data()``...), plus
+``params``, ``query``, ``body``, ``state``, ``route``, ``user`` and ``id``.
+Nothing is read, parsed or computed until it is first asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
+
+from werkzeug.datastructures import EnvironHeaders, ImmutableMultiDict
+from werkzeug.exceptions import LengthRequired
+from werkzeug.utils import cached_property
+from werkzeug.wrappers import Request as _WerkzeugRequest
+
+# NOTE: werkzeug's own helper, so that req.server is exactly werkzeug's.
+from werkzeug.wsgi import _get_server, get_input_stream
+
+from .bodies import StrictFormDataParser, parse_body, parse_query
+
+if TYPE_CHECKING:
+    from .app import Api
+    from .routing import Route
+
+__all__ = ["Request"]
+
+T = TypeVar("T")
+
+#: Default largest request body, in bytes (1 MiB, as in Next.js).
+DEFAULT_BODY_LIMIT = 1024 * 1024
+
+
+class _lazy(Generic[T]):
+    """Compute an attribute on first access and store it on the instance.
+
+    PERF: a non-data descriptor, so later reads are plain instance-dict hits
+    and assignment simply overrides; werkzeug's ``cached_property`` is a
+    data descriptor that costs a Python call on every read.
+    """
+
+    def __init__(self, func: Callable[[Any], T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj: Any, owner: type | None = None) -> T:
+        if obj is None:
+            return self  # type: ignore[return-value]
+        value = self.func(obj)
+        obj.__dict__[self.name] = value
+        return value
+
+
+def decode_wsgi(value: str) -> str:
+    """Decode a WSGI path string (raw bytes as latin-1) as werkzeug does."""
+    return value if value.isascii() else value.encode("latin-1").decode(errors="replace")
+
+
+class Request(_WerkzeugRequest):
+    """The request object handlers receive as ``req``.
+
+    A werkzeug :class:`~werkzeug.wrappers.Request` whose attributes are
+    computed on first use (werkzeug computes eight of them up front), so a
+    handler pays only for what it reads.  Unlike werkzeug's, it does not put
+    itself in ``environ["werkzeug.request"]`` unless asked to.
+    """
+
+    #: The authenticated user; set by authentication middleware.
+    user: Any = None
+    #: The matched :class:`~microapi.routing.Route`, or ``None`` (404, 405).
+    route: Route | None = None
+    #: The :class:`~microapi.Api` dispatching the request, or ``None``.
+    api: Api | None = None
+    #: Form limits (werkzeug's defaults, enforced for urlencoded bodies too).
+    max_form_memory_size: int | None = 500_000
+    max_form_parts = 1000
+    form_data_parser_class = StrictFormDataParser
+
+    def __init__(
+        self,
+        environ: dict[str, Any],
+        populate_request: bool = True,
+        shallow: bool = False,
+    ) -> None:
+        # PERF: werkzeug's __init__ computes method, scheme, server, paths,
+        # headers and remote_addr eagerly (~1.2 µs); here they are lazy.
+        self.environ = environ
+        self.shallow = shallow
+        if populate_request and not shallow:
+            environ["werkzeug.request"] = self
+
+    if not TYPE_CHECKING:
+
+        @_lazy
+        def method(self) -> str:
+            return self.environ.get("REQUEST_METHOD", "GET").upper()
+
+        @_lazy
+        def scheme(self) -> str:
+            return self.environ.get("wsgi.url_scheme", "http")
+
+        @_lazy
+        def server(self) -> tuple[str, int | None] | None:
+            return _get_server(self.environ)
+
+        @_lazy
+        def root_path(self) -> str:
+            return decode_wsgi(self.environ.get("SCRIPT_NAME") or "").rstrip("/")
+
+        @_lazy
+        def path(self) -> str:
+            return "/" + decode_wsgi(self.environ.get("PATH_INFO") or "").lstrip("/")
+
+        @_lazy
+        def query_string(self) -> bytes:
+            return self.environ.get("QUERY_STRING", "").encode("latin1")
+
+        @_lazy
+        def headers(self) -> EnvironHeaders:
+            return EnvironHeaders(self.environ)
+
+        @_lazy
+        def remote_addr(self) -> str | None:
+            return self.environ.get("REMOTE_ADDR")
+
+    @_lazy
+    def params(self) -> dict[str, Any]:
+        """Path parameters, converted: ``{"id": 42}``; lists for catch-alls."""
+        return {}
+
+    @_lazy
+    def args(self) -> ImmutableMultiDict[str, str]:
+        """The query string as a ``MultiDict``, parsed as werkzeug does.
+
+        :raises BadRequest: when the query string is not UTF-8 (400).
+        """
+        return parse_query(self.environ.get("QUERY_STRING", ""))
+
+    @_lazy
+    def query(self) -> Any:
+        """The query string: ``req.args``, or the ``query=`` schema's result."""
+        # PERF: one lazy lookup instead of two on the usual path.
+        args = self.__dict__.get("args")
+        if args is None:
+            args = self.__dict__["args"] = parse_query(self.environ.get("QUERY_STRING", ""))
+        return args
+
+    @_lazy
+    def body(self) -> Any:
+        """The body parsed by content type; ``None`` when empty.
+
+        JSON → value, urlencoded/multipart → ``MultiDict`` (files in
+        ``req.files``), ``text/*`` → ``str``, anything else → ``bytes``.
+
+        :raises RuntimeError: on a route declared with ``body_parser=False``.
+        """
+        if self.route is not None and not self.route.body_parser:
+            raise RuntimeError(
+                f"route {self.route.path!r} has body_parser=False: read req.stream "
+                "or req.get_data() instead of req.body"
+            )
+        return parse_body(self)
+
+    @_lazy
+    def state(self) -> SimpleNamespace:
+        """A namespace for middleware to hand things to handlers."""
+        return SimpleNamespace()
+
+    @_lazy
+    def id(self) -> str:
+        """The request id: 32 random hex digits unless middleware set one."""
+        return os.urandom(16).hex()
+
+    @property
+    def max_content_length(self) -> int | None:  # type: ignore[override]
+        """The body limit: the route's ``body_limit``, else the ``Api``'s."""
+        route = self.route
+        if route is not None and route.body_limit is not None:
+            return route.body_limit
+        return self.api.body_limit if self.api is not None else DEFAULT_BODY_LIMIT
+
+    @cached_property
+    def stream(self) -> IO[bytes]:
+        """The body stream, limited to :attr:`max_content_length`.
+
+        :raises LengthRequired: for a chunked body the server does not
+            terminate (werkzeug would return an empty stream).
+        """
+        if self.shallow:
+            raise RuntimeError("this request was created with shallow=True")
+        environ = self.environ
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() and not environ.get(
+            "wsgi.input_terminated"
+        ):
+            raise LengthRequired("chunked bodies are not supported by this server")
+        return get_input_stream(environ, max_content_length=self.max_content_length)
+
+    def _load_form_data(self) -> None:
+        # werkzeug parses forms from cached data when there is some; cache it
+        # first so that req.get_data() still returns the raw bytes afterwards.
+        if "form" not in self.__dict__ and self.want_form_data_parsed:
+            self.get_data()
+        super()._load_form_data()
+
+    def url_for(self, name: str, **params: Any) -> str:
+        """Build the path of route *name*, including the mount prefix.
+
+        ``req.url_for("todo", id=1)`` is ``/api/todos/1`` when the app is
+        mounted at ``/api``.
+        """
+        if self.api is None:
+            raise RuntimeError("req.url_for needs a request dispatched by an Api")
+        return self.root_path + self.api.url_for(name, **params)

@@ -1,0 +1,442 @@
+"""``res``: the chainable response builder, emitted straight to WSGI.
+
+Handlers call ``res.status(201).json({...})`` as in Next.js.  Nothing is
+written until the whole middleware chain has returned, so middleware can
+still set headers after ``next()``.  The builder then hands the status
+line, a header list and the body to the WSGI server directly; a werkzeug
+``Response`` is made only for files and for handlers that return one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from os import PathLike
+from typing import IO, TYPE_CHECKING, Any
+from zlib import crc32
+
+from werkzeug.datastructures import Headers
+from werkzeug.http import HTTP_STATUS_CODES, dump_cookie, parse_etags, unquote_etag
+from werkzeug.urls import iri_to_uri
+from werkzeug.utils import send_file, send_from_directory
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from .jsonutil import dumps
+
+if TYPE_CHECKING:
+    from .request import Request
+
+__all__ = ["Res"]
+
+#: ``"200 OK"`` and friends, built once.
+STATUS_LINES = {
+    code: f"{code} {HTTP_STATUS_CODES.get(code, 'Unknown')}" for code in range(100, 600)
+}
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Headers that describe a body; an error response replaces the body, so
+# they go (Location too, outside redirects).
+_BODY_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "etag",
+        "last-modified",
+        "content-disposition",
+        "content-encoding",
+        "content-range",
+        "location",
+    }
+)
+# Headers whose presence changes what emission adds.
+_WATCHED = frozenset({"content-type", "content-length", "etag"})
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+def _header_value(name: str, value: object) -> str:
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"invalid header name {name!r}")
+    text = value if isinstance(value, str) else str(value)
+    if "\n" in text or "\r" in text or "\0" in text:
+        raise ValueError(f"header {name!r}: value must not contain newlines or NUL")
+    return text
+
+
+class _StreamBody:
+    """A streamed body: encodes ``str`` chunks and closes its source."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: Iterable[bytes | str]) -> None:
+        self._source = source
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._source:
+            yield chunk.encode() if isinstance(chunk, str) else chunk
+
+    def close(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
+
+
+class Res:
+    """The response builder handlers receive as ``res``.
+
+    Every setter returns the builder, so calls chain:
+    ``res.status(201).set_header("Location", url).json(todo)``.  One body
+    is sent per request (``json``, ``send``, ``redirect``, ``stream``,
+    ``file`` or ``end``); sending a second raises :class:`RuntimeError`.
+    Status and headers may change until the response is emitted.
+    """
+
+    __slots__ = (
+        "_body",
+        "_content_type",
+        "_etag",
+        "_headers",
+        "_req",
+        "_sent",
+        "_status",
+        "_stream",
+        "_watched",
+        "_werkzeug",
+    )
+
+    def __init__(self, req: Request) -> None:
+        self._req = req
+        self._status = 200
+        self._headers: list[tuple[str, str]] = []
+        self._body = b""
+        self._content_type: str | None = None
+        self._sent: str | None = None
+        self._etag = False
+        self._stream: _StreamBody | None = None
+        self._werkzeug: WerkzeugResponse | None = None
+        # Whether _headers may hold Content-Type, Content-Length or ETag.
+        self._watched = False
+
+    # -- status and headers ---------------------------------------------------
+
+    def status(self, code: int) -> Res:
+        """Set the status code (100-599) and return the builder."""
+        if not isinstance(code, int) or not 100 <= code <= 599:
+            raise ValueError(f"status must be an int from 100 to 599, got {code!r}")
+        self._status = code
+        return self
+
+    @property
+    def status_code(self) -> int:
+        """The status code set so far (200 by default)."""
+        return self._status
+
+    def set_header(self, name: str, value: object) -> Res:
+        """Set header *name*, replacing any value it had.
+
+        :raises ValueError: for an invalid name, or a value with a newline.
+        """
+        text = _header_value(name, value)
+        lower = name.lower()
+        self._headers = [h for h in self._headers if h[0].lower() != lower]
+        self._headers.append((name, text))
+        if lower in _WATCHED:
+            self._watched = True
+        return self
+
+    def append_header(self, name: str, value: object) -> Res:
+        """Add a value for header *name*, keeping those it had."""
+        self._headers.append((name, _header_value(name, value)))
+        if name.lower() in _WATCHED:
+            self._watched = True
+        return self
+
+    def get_header(self, name: str, default: str | None = None) -> str | None:
+        """The first value of header *name*, or *default*."""
+        lower = name.lower()
+        for key, value in self._headers:
+            if key.lower() == lower:
+                return value
+        return default
+
+    @property
+    def headers(self) -> Headers:
+        """The response headers as a werkzeug ``Headers`` (a live view)."""
+        view = Headers()
+        # PERF: share the list instead of copying, so headers set through the
+        # view and through set_header are one and the same.
+        view._list = self._headers
+        self._watched = True
+        return view
+
+    def cookie(
+        self,
+        name: str,
+        value: str = "",
+        *,
+        max_age: int | None = None,
+        expires: Any = None,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool | None = None,
+        httponly: bool = True,
+        samesite: str | None = "Lax",
+    ) -> Res:
+        """Set a cookie (werkzeug's ``dump_cookie``).
+
+        Safe by default: ``HttpOnly``, ``SameSite=Lax``, and ``Secure`` when
+        the request came over https (``secure=None``).
+        """
+        if secure is None:
+            secure = self._req.scheme == "https"
+        self._headers.append(
+            (
+                "Set-Cookie",
+                dump_cookie(
+                    name,
+                    value,
+                    max_age=max_age,
+                    expires=expires,
+                    path=path,
+                    domain=domain,
+                    secure=secure,
+                    httponly=httponly,
+                    samesite=samesite,
+                ),
+            )
+        )
+        return self
+
+    def clear_cookie(self, name: str, *, path: str | None = "/", domain: str | None = None) -> Res:
+        """Tell the client to delete cookie *name*."""
+        return self.cookie(name, "", max_age=0, expires=0, path=path, domain=domain)
+
+    # -- bodies ---------------------------------------------------------------
+
+    @property
+    def sent(self) -> bool:
+        """Whether a body was sent."""
+        return self._sent is not None
+
+    def _mark_sent(self, how: str) -> None:
+        if self._sent is not None:
+            raise RuntimeError(
+                f"res.{how}() called after the response was already sent with "
+                f"res.{self._sent}(); a request gets one response"
+            )
+        self._sent = how
+
+    def json(self, value: Any) -> Res:
+        """Send *value* as ``application/json``.
+
+        Serializes dict/list/str/int/float/bool/None, ``datetime``, ``date``,
+        ``UUID``, ``Decimal`` and dataclasses.
+        """
+        self._mark_sent("json")
+        self._body = dumps(value)
+        self._content_type = "application/json"
+        self._etag = True
+        return self
+
+    def send(self, body: object) -> Res:
+        """Send *body*: ``str`` as text, ``bytes`` as binary, dict/list as JSON.
+
+        ``str`` is ``text/plain; charset=utf-8`` and ``bytes``
+        ``application/octet-stream`` unless a ``Content-Type`` was set.
+        """
+        if isinstance(body, (dict, list)):
+            return self.json(body)
+        self._mark_sent("send")
+        if isinstance(body, str):
+            self._body = body.encode()
+            self._content_type = "text/plain; charset=utf-8"
+        elif isinstance(body, (bytes, bytearray, memoryview)):
+            self._body = bytes(body)
+            self._content_type = "application/octet-stream"
+        elif body is None:
+            self._body = b""
+        else:
+            self._sent = None
+            raise TypeError(f"res.send() takes str, bytes, dict or list, not {type(body).__name__}")
+        self._etag = True
+        return self
+
+    def end(self, body: str | bytes | None = None) -> Res:
+        """End the response, with an optional raw body and no content type."""
+        self._mark_sent("end")
+        self._body = body.encode() if isinstance(body, str) else bytes(body or b"")
+        return self
+
+    def redirect(self, status_or_url: int | str, url: str | None = None) -> Res:
+        """Redirect: ``res.redirect(url)`` (307) or ``res.redirect(308, url)``."""
+        status, location = (307, status_or_url) if url is None else (status_or_url, url)
+        if not isinstance(status, int) or not 300 <= status <= 308:
+            raise ValueError(f"redirect status must be from 300 to 308, got {status!r}")
+        if not isinstance(location, str):
+            raise TypeError("res.redirect() needs the URL as a string")
+        self._mark_sent("redirect")
+        self._status = status
+        self.set_header("Location", location if location.isascii() else iri_to_uri(location))
+        return self
+
+    def stream(
+        self, iterable: Iterable[bytes | str], content_type: str = "application/octet-stream"
+    ) -> Res:
+        """Stream *iterable* (bytes or str chunks) as the body.
+
+        The body is sent chunk by chunk as the server iterates it, after
+        the status and headers; an error while streaming can no longer
+        change them (the connection is closed instead).
+        """
+        self._mark_sent("stream")
+        self._stream = _StreamBody(iterable)
+        self._content_type = content_type
+        return self
+
+    def file(
+        self,
+        path_or_file: str | PathLike[str] | IO[bytes],
+        *,
+        root: str | PathLike[str] | None = None,
+        mimetype: str | None = None,
+        as_attachment: bool = False,
+        download_name: str | None = None,
+        conditional: bool = True,
+        max_age: int | None = None,
+    ) -> Res:
+        """Send a file with werkzeug's ``send_file`` (ranges, ``ETag``, 304).
+
+        :param root: when given, *path_or_file* is a path joined safely
+            under *root* (werkzeug's ``safe_join``); a path that escapes it
+            or does not exist is a 404.
+        """
+        options: dict[str, Any] = {
+            "mimetype": mimetype,
+            "as_attachment": as_attachment,
+            "download_name": download_name,
+            "conditional": conditional,
+            "max_age": max_age,
+        }
+        environ = self._req.environ
+        if root is not None:
+            if not isinstance(path_or_file, (str, PathLike)):
+                raise TypeError("res.file(..., root=...) takes a path, not a file object")
+            response = send_from_directory(root, path_or_file, environ, **options)
+        else:
+            response = send_file(path_or_file, environ, **options)
+        self._mark_sent("file")
+        self._werkzeug = response
+        return self
+
+    def _use_response(self, response: WerkzeugResponse) -> None:
+        self._mark_sent("return")
+        self._werkzeug = response
+
+    # -- return values and errors -----------------------------------------------
+
+    def _send_returned(self, value: Any, handler: Callable[..., Any]) -> None:
+        """Send what a handler or middleware returned instead of sending."""
+        if isinstance(value, tuple) and 2 <= len(value) <= 3:
+            if len(value) == 3:
+                headers = value[2]
+                for name, header in headers.items() if hasattr(headers, "items") else headers:
+                    self.set_header(name, header)
+            self.status(value[1])
+            value = value[0]
+        if isinstance(value, WerkzeugResponse):
+            self._use_response(value)
+        elif isinstance(value, (dict, list)):
+            self.json(value)
+        elif isinstance(value, (str, bytes)):
+            self.send(value)
+        else:
+            name = getattr(handler, "__qualname__", repr(handler))
+            raise TypeError(
+                f"{name} returned {type(value).__name__}; return a dict, list, str, bytes, "
+                "(body, status[, headers]) or a werkzeug Response, or call res.json()/res.send()"
+            )
+
+    def _reset_for_error(self, status: int) -> None:
+        """Drop the body (and headers describing it) before an error response."""
+        if self._stream is not None:
+            self._stream.close()
+        self._headers = [h for h in self._headers if h[0].lower() not in _BODY_HEADERS]
+        self._status = status
+        self._body = b""
+        self._content_type = None
+        self._sent = None
+        self._etag = False
+        self._stream = None
+        self._werkzeug = None
+
+    # -- emission -------------------------------------------------------------
+
+    def _emit(self, start_response: Callable[..., Any], etag: bool) -> Iterable[bytes]:
+        """Start the WSGI response and return its body iterable."""
+        req = self._req
+        if self._werkzeug is not None:
+            return self._emit_werkzeug(self._werkzeug, start_response)
+        status = self._status
+        headers = self._headers
+        content_type = self._content_type
+        if self._watched:
+            content_type, headers = self._custom_headers(content_type)
+        if status in _NO_BODY_STATUSES or status < 200:
+            if self._stream is not None:
+                self._stream.close()
+            start_response(STATUS_LINES[status], headers)
+            return []
+        if self._stream is not None:
+            if content_type is not None:
+                headers = [("Content-Type", content_type), *headers]
+            start_response(STATUS_LINES[status], headers)
+            if req.method == "HEAD":
+                self._stream.close()
+                return []
+            return self._stream
+        body = self._body
+        out = [("Content-Length", str(len(body)))]
+        if content_type is not None:
+            out.append(("Content-Type", content_type))
+        if etag and self._etag and status == 200 and req.method in ("GET", "HEAD"):
+            tag = self.get_header("ETag") if self._watched else None
+            if tag is None:
+                # PERF: crc32 + length is ~0.4 µs cheaper than a SHA-1, and
+                # a weak tag only promises semantically equal bodies.
+                tag = f'W/"{crc32(body):08x}{len(body):x}"'
+                out.append(("ETag", tag))
+            match = req.environ.get("HTTP_IF_NONE_MATCH")
+            if match is not None and _etag_matches(match, tag):
+                start_response(
+                    STATUS_LINES[304],
+                    [h for h in (*out, *headers) if h[0] not in ("Content-Length", "Content-Type")],
+                )
+                return []
+        out += headers
+        start_response(STATUS_LINES[status], out)
+        return [] if req.method == "HEAD" else [body]
+
+    def _custom_headers(self, content_type: str | None) -> tuple[str | None, list[tuple[str, str]]]:
+        # The handler set some of the headers emission computes: its
+        # Content-Type wins, its Content-Length never (the body decides).
+        headers = []
+        for name, value in self._headers:
+            lower = name.lower()
+            if lower == "content-type":
+                content_type = value
+            elif lower != "content-length":
+                headers.append((name, value))
+        return content_type, headers
+
+    def _emit_werkzeug(
+        self, response: WerkzeugResponse, start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        for name, value in self._headers:
+            if name.lower() == "set-cookie" or name not in response.headers:
+                response.headers.add(name, value)
+        return response(self._req.environ, start_response)
+
+
+def _etag_matches(header: str, tag: str) -> bool:
+    if header == tag or header.strip() == "*":
+        return True
+    return parse_etags(header).contains_weak(unquote_etag(tag)[0])

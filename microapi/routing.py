@@ -1,0 +1,350 @@
+"""Route declarations, the two path syntaxes, and :class:`Router` groups.
+
+A route path may use werkzeug's syntax (``/todos/<int:id>``, ``<path:rest>``)
+and Next.js's (``/todos/[id]``, catch-all ``/docs/[...slug]``, optional
+catch-all ``/docs/[[...slug]]``), mixed freely segment by segment.  Next.js
+segments become werkzeug rules here, once, at registration; catch-all values
+reach handlers as lists of segments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar, overload
+
+from .pathmatch import Matcher, compile_matcher, join_paths
+from .types import Handler, Middleware
+
+__all__ = [
+    "HTTP_METHODS",
+    "MiddlewareSpec",
+    "PathSpec",
+    "Route",
+    "Router",
+    "Scope",
+    "compile_path",
+    "describe",
+]
+
+#: Methods a route may declare.  ``HEAD`` and ``OPTIONS`` are answered
+#: automatically but may be declared to take them over.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+_CATCH_ALL = re.compile(r"\[\.\.\.([^\[\]/]*)\]")
+_OPTIONAL_CATCH_ALL = re.compile(r"\[\[\.\.\.([^\[\]/]*)\]\]")
+_DYNAMIC = re.compile(r"\[([^\[\]/.]*)\]")
+
+H = TypeVar("H", bound=Handler)
+M = TypeVar("M", bound=Middleware)
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """A declared path compiled to werkzeug rule strings.
+
+    :param rules: one rule, or two for an optional catch-all (without and
+        with the segments).
+    :param list_params: parameters whose value is a list of segments.
+    :param optional_params: list parameters that may be absent (``[]``).
+    """
+
+    rules: tuple[str, ...]
+    list_params: frozenset[str] = frozenset()
+    optional_params: frozenset[str] = frozenset()
+
+
+def _param_name(name: str, path: str) -> str:
+    if not name.isidentifier():
+        raise ValueError(f"route {path!r}: {name!r} is not a valid parameter name")
+    return name
+
+
+def compile_path(path: str) -> PathSpec:
+    """Compile a declared route path (either syntax) to werkzeug rules.
+
+    :raises ValueError: for a path that does not start with ``/``, brackets
+        that are not a whole ``[name]``, ``[...name]`` or ``[[...name]]``
+        segment, or a catch-all that is not the last segment.
+    """
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ValueError(f"route {path!r}: a path must be a string starting with '/'")
+    segments = path.split("/")
+    out: list[str] = []
+    list_params: set[str] = set()
+    optional: str | None = None
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if "[" not in segment and "]" not in segment:
+            out.append(segment)
+            continue
+        if match := _OPTIONAL_CATCH_ALL.fullmatch(segment):
+            optional = _param_name(match[1], path)
+            converted = f"<path:{optional}>"
+            list_params.add(optional)
+        elif match := _CATCH_ALL.fullmatch(segment):
+            converted = f"<path:{_param_name(match[1], path)}>"
+            list_params.add(match[1])
+        elif match := _DYNAMIC.fullmatch(segment):
+            out.append(f"<{_param_name(match[1], path)}>")
+            continue
+        else:
+            raise ValueError(
+                f"route {path!r}: segment {segment!r} is not [name], [...name] or [[...name]]"
+            )
+        if not last:
+            raise ValueError(f"route {path!r}: a catch-all must be the last segment")
+        out.append(converted)
+    rule = "/".join(out)
+    if optional is None:
+        return PathSpec((rule,), frozenset(list_params))
+    without = "/".join(out[:-1]) or "/"
+    return PathSpec((without, rule), frozenset(list_params), frozenset({optional}))
+
+
+def _check_prefix(prefix: str) -> str:
+    if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+        raise ValueError(f"prefix {prefix!r} must start with '/' and not end with '/'")
+    return prefix
+
+
+@dataclass(frozen=True)
+class MiddlewareSpec:
+    """A registered middleware and the paths it applies to."""
+
+    #: The middleware callable ``(req, res, next)``.
+    func: Middleware
+    #: The compiled ``match=`` pattern, or ``None`` for every path.
+    matcher: Matcher | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """One registered route; handlers see it as ``req.route``."""
+
+    #: The path as declared (either syntax), prefixes included.
+    path: str
+    #: The handler ``(req, res)``.
+    handler: Handler
+    #: Declared methods (``HEAD`` is added for ``GET`` routes).
+    methods: frozenset[str]
+    #: The route name, for :meth:`Api.url_for`; werkzeug calls it endpoint.
+    name: str
+    #: Marshmallow schema for the body, or ``None``.
+    body: Any = None
+    #: Marshmallow schema for the query string, or ``None``.
+    query: Any = None
+    #: Marshmallow schema for 2xx response bodies, or ``None``.
+    response: Any = None
+    #: Largest accepted body in bytes; ``None`` means the ``Api`` default.
+    body_limit: int | None = None
+    #: ``False`` leaves the body unread for the handler to stream.
+    body_parser: bool = True
+    #: Middleware of the routers the route was declared in, outermost first.
+    middleware: tuple[MiddlewareSpec, ...] = ()
+    #: The compiled path.
+    spec: PathSpec = field(default=PathSpec(("/",)), compare=False)
+
+    @property
+    def rule(self) -> str:
+        """The werkzeug rule string (``/todos/<int:id>``)."""
+        return self.spec.rules[-1]
+
+    @property
+    def endpoint(self) -> str:
+        """The route name under werkzeug's word for it."""
+        return self.name
+
+    def with_prefix(
+        self, prefix: str, middleware: Sequence[MiddlewareSpec], name: str | None
+    ) -> Route:
+        """Return this route moved under a router's prefix and middleware."""
+        path = join_paths(prefix, self.path)
+        return replace(
+            self,
+            path=path,
+            spec=compile_path(path),
+            middleware=(*middleware, *self.middleware),
+            name=f"{name}.{self.name}" if name else self.name,
+        )
+
+
+def describe(func: Any) -> str:
+    """``module:qualname`` of a handler or middleware, for messages."""
+    module = getattr(func, "__module__", None)
+    name = getattr(func, "__qualname__", None) or type(func).__qualname__
+    return f"{module}:{name}" if module else str(name)
+
+
+def _normalise_methods(methods: Iterable[str] | None, path: str) -> frozenset[str]:
+    if methods is None:
+        return frozenset({"GET"})
+    if isinstance(methods, str):
+        raise TypeError(f"route {path!r}: methods must be a list such as ['GET'], not a string")
+    normalised = frozenset(method.upper() for method in methods)
+    unknown = normalised - HTTP_METHODS
+    if unknown or not normalised:
+        raise ValueError(
+            f"route {path!r}: unknown methods {sorted(unknown) or '[]'}; "
+            f"use some of {sorted(HTTP_METHODS)}"
+        )
+    return normalised
+
+
+class Scope:
+    """The registration surface shared by :class:`Router` and ``Api``.
+
+    ``route`` and ``middleware`` are decorators that call :meth:`add_route`
+    and :meth:`add_middleware` and return the function unchanged.
+    """
+
+    def add_route(
+        self,
+        path: str,
+        handler: Handler,
+        methods: Iterable[str] | None = None,
+        *,
+        name: str | None = None,
+        body: Any = None,
+        query: Any = None,
+        response: Any = None,
+        body_limit: int | None = None,
+        body_parser: bool = True,
+    ) -> Route:
+        """Register *handler* for *path* and *methods* (default ``["GET"]``).
+
+        :param path: werkzeug (``/todos/<int:id>``) or Next.js
+            (``/todos/[id]``, ``[...slug]``, ``[[...slug]]``) syntax.
+        :param name: the name for ``url_for``; default the function's name.
+        :param body: marshmallow schema the body is loaded with.
+        :param query: marshmallow schema the query string is loaded with.
+        :param response: marshmallow schema 2xx bodies are dumped with.
+        :param body_limit: largest body in bytes (default: the ``Api``'s).
+        :param body_parser: ``False`` leaves the body unread so the handler
+            can stream it or verify a signature over the raw bytes.
+        :raises ValueError: for bad path syntax, unknown methods, or a
+            path and method that are already registered.
+        """
+        if not callable(handler):
+            raise TypeError(f"route {path!r}: handler {handler!r} is not callable")
+        if body_limit is not None and (not isinstance(body_limit, int) or body_limit < 0):
+            raise ValueError(f"route {path!r}: body_limit must be a non-negative int")
+        route = Route(
+            path=path,
+            handler=handler,
+            methods=_normalise_methods(methods, path),
+            name=name or str(getattr(handler, "__name__", type(handler).__name__)),
+            body=body,
+            query=query,
+            response=response,
+            body_limit=body_limit,
+            body_parser=body_parser,
+            spec=compile_path(path),
+        )
+        self._add(route)
+        return route
+
+    def route(
+        self, path: str, methods: Iterable[str] | None = None, **options: Any
+    ) -> Callable[[H], H]:
+        """Register the decorated function as the handler for *path*.
+
+        Takes the same arguments as :meth:`add_route`::
+
+            @api.route("/todos/[id]", methods=["GET", "PUT"])
+            def todo(req, res):
+                res.json({"id": req.params["id"]})
+        """
+
+        def decorator(handler: H) -> H:
+            self.add_route(path, handler, methods, **options)
+            return handler
+
+        return decorator
+
+    def add_middleware(self, func: Middleware, *, match: Any = None) -> None:
+        """Register middleware ``func(req, res, next)``.
+
+        :param match: a Next.js matcher (``"/api/:path*"``, ``":id"``,
+            ``":rest+"``, ``":opt?"``), a compiled :class:`re.Pattern`, or a
+            list of these; the middleware runs only for matching paths.
+        """
+        if not callable(func):
+            raise TypeError(f"middleware {func!r} is not callable")
+        self._add_middleware(MiddlewareSpec(func, compile_matcher(match)))
+
+    @overload
+    def middleware(self, func: M, *, match: Any = None) -> M: ...
+    @overload
+    def middleware(self, func: None = None, *, match: Any = None) -> Callable[[M], M]: ...
+    def middleware(self, func: M | None = None, *, match: Any = None) -> M | Callable[[M], M]:
+        """Register middleware; use bare (``@api.middleware``) or called.
+
+        ``@api.middleware(match="/api/admin/:path*")`` limits it to paths
+        that match.  Middleware runs as an onion in registration order.
+        """
+        if func is not None:
+            self.add_middleware(func, match=match)
+            return func
+
+        def decorator(inner: M) -> M:
+            self.add_middleware(inner, match=match)
+            return inner
+
+        return decorator
+
+    def include(self, router: Router) -> None:
+        """Add every route of *router*, with its prefix and middleware."""
+        for route in router.routes():
+            self._add(route)
+
+    def _add(self, route: Route) -> None:
+        raise NotImplementedError
+
+    def _add_middleware(self, spec: MiddlewareSpec) -> None:
+        raise NotImplementedError
+
+
+class Router(Scope):
+    """A group of routes under a common prefix, with its own middleware.
+
+    ::
+
+        todos = Router(prefix="/todos")
+
+        @todos.route("/")            # → /todos
+        def index(req, res): ...
+
+        api.include(todos)
+
+    A router's middleware runs only for its routes, inside the ``Api``'s;
+    its ``match=`` patterns are relative to the prefix.
+
+    :param prefix: the path prefix, such as ``"/todos"`` (no trailing slash).
+    :param name: when given, default route names become ``"name.function"``.
+    """
+
+    def __init__(self, prefix: str = "", *, name: str | None = None) -> None:
+        #: The path prefix of every route in the router.
+        self.prefix = _check_prefix(prefix)
+        #: Prefix for the default route names, or ``None``.
+        self.name = name
+        self._routes: list[Route] = []
+        self._middleware: list[MiddlewareSpec] = []
+
+    def _add(self, route: Route) -> None:
+        self._routes.append(route)
+
+    def _add_middleware(self, spec: MiddlewareSpec) -> None:
+        self._middleware.append(spec)
+
+    def routes(self) -> list[Route]:
+        """The routes with this router's prefix, middleware and name applied."""
+        middleware = [
+            MiddlewareSpec(spec.func, spec.matcher.with_prefix(self.prefix))
+            if spec.matcher is not None
+            else spec
+            for spec in self._middleware
+        ]
+        return [route.with_prefix(self.prefix, middleware, self.name) for route in self._routes]

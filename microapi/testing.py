@@ -1,0 +1,35 @@
+"""``TestClient``: werkzeug's test client for an ``Api``.
+
+::
+
+    client = TestClient(api)
+    response = client.get("/api/hello")
+    assert response.status_code == 200
+    assert response.json == {"message": "Hello API!"}
+
+Responses are werkzeug ``TestResponse`` objects; ``.json`` parses
+``application/json`` and ``application/problem+json`` bodies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.test import Client, TestResponse
+
+from .types import WSGIApp
+
+__all__ = ["TestClient", "TestResponse"]
+
+
+class TestClient(Client):
+    """A werkzeug :class:`~werkzeug.test.Client` for *app*, keeping cookies.
+
+    :param app: the ``Api`` (or any WSGI app) under test.
+    :param use_cookies: keep cookies between requests, like a browser.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, app: WSGIApp, use_cookies: bool = True, **kwargs: Any) -> None:
+        super().__init__(app, response_wrapper=TestResponse, use_cookies=use_cookies, **kwargs)
