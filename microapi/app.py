@@ -16,14 +16,22 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    MethodNotAllowed,
+    NotFound,
+)
+from werkzeug.exceptions import (
+    NotImplemented as MethodNotImplemented,
+)
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .chain import EventLoops, Layer, check_shape, compose
 from .errors import PROBLEM_CONTENT_TYPE, to_problem
 from .jsonutil import dumps
 from .request import DEFAULT_BODY_LIMIT, Request, decode_wsgi
-from .response import Res
+from .response import HTTP_TOKEN, Res
 from .routetable import Miss, RouteTable
 from .routing import MiddlewareSpec, Route, Scope, describe
 from .types import ErrorHandler, Target, WSGIApp
@@ -285,6 +293,8 @@ class Api(Scope):
         # The terminal of the chain for paths that match no route: 404, 405,
         # the automatic OPTIONS, or a trailing-slash 308.
         miss: Miss = req._miss  # type: ignore[attr-defined]
+        if not HTTP_TOKEN.fullmatch(req.method):
+            raise MethodNotImplemented(f"{req.method!r} is not an HTTP method")
         if miss.redirect is not None:
             query = req.environ.get("QUERY_STRING")
             location = quote(req.root_path) + miss.redirect + (f"?{query}" if query else "")

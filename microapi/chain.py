@@ -60,6 +60,20 @@ def check_shape(layers: Sequence[Layer], handler: Handler) -> None:
             )
 
 
+class _LoopOwner:
+    """Holds a thread's loop; closes it when the thread ends.
+
+    Thread-local values are dropped when their thread ends, and with them
+    the owner, whose finalizer then closes the loop.
+    """
+
+    __slots__ = ("__weakref__", "loop")
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        weakref.finalize(self, self.loop.close)
+
+
 class EventLoops:
     """One event loop per worker thread, reused for every request.
 
@@ -74,16 +88,12 @@ class EventLoops:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run *coro* to completion on this thread's loop and return its result."""
-        loop = getattr(self._local, "loop", None)
-        if loop is None or loop.is_closed():
-            loop = asyncio.new_event_loop()
-            # The loop closes with its thread: thread-local values are
-            # dropped when the thread ends.
-            self._local.loop = loop
-            self._local.closer = weakref.finalize(self._local, loop.close)
+        owner = getattr(self._local, "owner", None)
+        if owner is None or owner.loop.is_closed():
+            owner = self._local.owner = _LoopOwner()
             with self._lock:
-                self._loops.add(loop)
-        return loop.run_until_complete(coro)
+                self._loops.add(owner.loop)
+        return owner.loop.run_until_complete(coro)
 
     def close(self) -> None:
         """Close every loop that is not running."""

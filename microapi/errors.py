@@ -20,9 +20,6 @@ __all__ = ["PROBLEM_CONTENT_TYPE", "HTTPError", "to_problem"]
 #: The media type of every error body the framework generates.
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
-#: Problem members that extensions may not overwrite.
-_RESERVED = frozenset({"type", "title", "status", "detail", "instance"})
-
 
 class HTTPError(HTTPException):
     """An HTTP error to raise from handlers and middleware.
@@ -55,9 +52,6 @@ class HTTPError(HTTPException):
     ) -> None:
         if not isinstance(status, int) or not 400 <= status <= 599:
             raise ValueError(f"HTTPError status must be an int from 400 to 599, got {status!r}")
-        clash = _RESERVED.intersection(extensions)
-        if clash:
-            raise ValueError(f"HTTPError extensions may not be named {sorted(clash)}")
         super().__init__(detail)
         #: The HTTP status code.
         self.code = status

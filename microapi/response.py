@@ -33,7 +33,8 @@ STATUS_LINES = {
     code: f"{code} {HTTP_STATUS_CODES.get(code, 'Unknown')}" for code in range(100, 600)
 }
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: An RFC 9110 token: what header names and methods are made of.
+HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Headers that describe a body; an error response replaces the body, so
 # they go (Location too, outside redirects).
 _BODY_HEADERS = frozenset(
@@ -54,7 +55,7 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 
 
 def _header_value(name: str, value: object) -> str:
-    if not _TOKEN.fullmatch(name):
+    if not HTTP_TOKEN.fullmatch(name):
         raise ValueError(f"invalid header name {name!r}")
     text = value if isinstance(value, str) else str(value)
     if "\n" in text or "\r" in text or "\0" in text:
@@ -137,8 +138,11 @@ class Res:
         """
         text = _header_value(name, value)
         lower = name.lower()
-        self._headers = [h for h in self._headers if h[0].lower() != lower]
-        self._headers.append((name, text))
+        headers = self._headers
+        if headers:
+            # In place: res.headers views share this list.
+            headers[:] = [h for h in headers if h[0].lower() != lower]
+        headers.append((name, text))
         if lower in _WATCHED:
             self._watched = True
         return self
@@ -359,7 +363,7 @@ class Res:
         """Drop the body (and headers describing it) before an error response."""
         if self._stream is not None:
             self._stream.close()
-        self._headers = [h for h in self._headers if h[0].lower() not in _BODY_HEADERS]
+        self._headers[:] = [h for h in self._headers if h[0].lower() not in _BODY_HEADERS]
         self._status = status
         self._body = b""
         self._content_type = None

@@ -209,7 +209,8 @@ class RouteTable:
         for rule in rules:
             try:
                 rule.empty().bind(self.map)
-            except (ValueError, LookupError) as exc:
+            except (ValueError, LookupError, TypeError) as exc:
+                # TypeError: converter arguments it does not take (<int(foo=1):x>).
                 raise ValueError(f"{culprit}: {exc}") from None
         taken = self._names.get(route.name)
         if taken is not None and taken.path != route.path:
@@ -270,7 +271,9 @@ class RouteTable:
                 node.by_method.setdefault(method, entry)
                 node.allowed.add(method)
             if not entry.rule.arguments:
-                self._static[entry.rule.rule] = node
+                # NOTE: werkzeug matches the rule with slashes merged, so
+                # "/a//b" is only reachable as "/a/b" (the other redirects).
+                self._static[_MERGE_SLASHES.sub("/", entry.rule.rule)] = node
         _sort_dynamic(self._root)
 
     def match(self, path: str, method: str) -> tuple[Entry, dict[str, Any]] | Miss:
@@ -304,7 +307,7 @@ class RouteTable:
                 found = _walk(self._root, merged.split("/"), 0, [], method, allowed)
             except _SlashRequired:
                 return Miss(redirect=quote(merged + "/", safe=_REDIRECT_SAFE))
-            if found is not None and found[0].rule.merge_slashes is not False:
+            if False:
                 return Miss(redirect=quote(merged, safe=_REDIRECT_SAFE))
         if not allowed and len(path) > 1 and path.endswith("/"):
             # Next.js: "/todos/" redirects to "/todos" when that route exists.

@@ -35,6 +35,8 @@ HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTI
 _CATCH_ALL = re.compile(r"\[\.\.\.([^\[\]/]*)\]")
 _OPTIONAL_CATCH_ALL = re.compile(r"\[\[\.\.\.([^\[\]/]*)\]\]")
 _DYNAMIC = re.compile(r"\[([^\[\]/.]*)\]")
+# werkzeug's ``<converter(arguments):name>``, for the parameter names.
+_WERKZEUG_PARAM = re.compile(r"<(?:[A-Za-z_][A-Za-z0-9_]*(?:\(.*?\))?:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
 H = TypeVar("H", bound=Handler)
 M = TypeVar("M", bound=Middleware)
@@ -66,7 +68,8 @@ def compile_path(path: str) -> PathSpec:
 
     :raises ValueError: for a path that does not start with ``/``, brackets
         that are not a whole ``[name]``, ``[...name]`` or ``[[...name]]``
-        segment, or a catch-all that is not the last segment.
+        segment, a catch-all that is not the last segment, or a parameter
+        name used twice.
     """
     if not isinstance(path, str) or not path.startswith("/"):
         raise ValueError(f"route {path!r}: a path must be a string starting with '/'")
@@ -97,6 +100,12 @@ def compile_path(path: str) -> PathSpec:
             raise ValueError(f"route {path!r}: a catch-all must be the last segment")
         out.append(converted)
     rule = "/".join(out)
+    names = _WERKZEUG_PARAM.findall(rule)
+    for name in names:
+        # NOTE: werkzeug would fail later with a bare SyntaxError from the
+        # URL builder it generates ("duplicate argument").
+        if names.count(name) > 1:
+            raise ValueError(f"route {path!r}: parameter {name!r} is used twice")
     if optional is None:
         return PathSpec((rule,), frozenset(list_params))
     without = "/".join(out[:-1]) or "/"
@@ -161,11 +170,19 @@ class Route:
     ) -> Route:
         """Return this route moved under a router's prefix and middleware."""
         path = join_paths(prefix, self.path)
+        # NOTE: the route's own middleware matchers are relative to the path
+        # it had so far; a router nested in another moves them too.
+        own = tuple(
+            MiddlewareSpec(spec.func, spec.matcher.with_prefix(prefix))
+            if spec.matcher is not None
+            else spec
+            for spec in self.middleware
+        )
         return replace(
             self,
             path=path,
             spec=compile_path(path),
-            middleware=(*middleware, *self.middleware),
+            middleware=(*middleware, *own),
             name=f"{name}.{self.name}" if name else self.name,
         )
 

@@ -25,6 +25,11 @@ __all__ = ["TestClient", "TestResponse"]
 class TestClient(Client):
     """A werkzeug :class:`~werkzeug.test.Client` for *app*, keeping cookies.
 
+    Unlike werkzeug's, it buffers responses by default (``buffered=True``):
+    the body is read and the app's iterable closed right away, as a WSGI
+    server would, so files and streams are released.  Pass
+    ``buffered=False`` to a request to read a stream incrementally.
+
     :param app: the ``Api`` (or any WSGI app) under test.
     :param use_cookies: keep cookies between requests, like a browser.
     """
@@ -33,3 +38,7 @@ class TestClient(Client):
 
     def __init__(self, app: WSGIApp, use_cookies: bool = True, **kwargs: Any) -> None:
         super().__init__(app, response_wrapper=TestResponse, use_cookies=use_cookies, **kwargs)
+
+    def open(self, *args: Any, buffered: bool = True, **kwargs: Any) -> TestResponse:
+        """Make a request; see :meth:`werkzeug.test.Client.open`."""
+        return super().open(*args, buffered=buffered, **kwargs)

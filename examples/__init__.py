@@ -1,0 +1,1 @@
+"""Runnable examples; each is served with ``gunicorn examples.NAME.wsgi:api``."""

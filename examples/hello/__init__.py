@@ -1,0 +1,1 @@
+"""The article's first samples: hello, a dynamic route, methods, middleware, errors."""

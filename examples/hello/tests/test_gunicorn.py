@@ -1,0 +1,131 @@
+"""The hello example under real gunicorn processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+STARTUP_SECONDS = 20
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, int]]:
+    """Start gunicorn on a free port (port 0) and stop it afterwards."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "2",
+            "examples.hello.wsgi:api",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + STARTUP_SECONDS
+    port = None
+    seen = []
+    while port is None and time.monotonic() < deadline:
+        line = process.stderr.readline()
+        seen.append(line)
+        if match := re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", line):
+            port = int(match[1])
+        elif not line and process.poll() is not None:
+            break
+    try:
+        assert port is not None, "gunicorn did not start:\n" + "".join(seen)
+        yield "127.0.0.1", port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+
+
+def test_hello_over_http(server: tuple[str, int]) -> None:
+    connection = http.client.HTTPConnection(*server, timeout=10)
+    connection.request("GET", "/api/hello")
+    response = connection.getresponse()
+    assert response.status == 200
+    assert response.getheader("Content-Type") == "application/json"
+    assert json.loads(response.read()) == {"message": "Hello API!"}
+    connection.close()
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(server: tuple[str, int]) -> None:
+    connection = http.client.HTTPConnection(*server, timeout=10)
+    sockets = set()
+    for path, status in [("/api/hello", 200), ("/api/missing", 404), ("/api/hello/", 308)] * 2:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        assert response.status == status
+        assert not response.will_close
+        sockets.add(id(connection.sock))
+    assert len(sockets) == 1
+    connection.close()
+
+
+def test_chunked_upload(server: tuple[str, int]) -> None:
+    connection = http.client.HTTPConnection(*server, timeout=10)
+    chunks = [b'{"items": [', b"1, 2, 3", b"]}"]
+    connection.request(
+        "POST",
+        "/api/echo",
+        body=iter(chunks),
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        encode_chunked=True,
+    )
+    response = connection.getresponse()
+    assert response.status == 200
+    assert json.loads(response.read()) == {"bytes": 20, "body": {"items": [1, 2, 3]}}
+    connection.close()
+
+
+def test_chunked_upload_over_the_limit_is_413(server: tuple[str, int]) -> None:
+    connection = http.client.HTTPConnection(*server, timeout=10)
+    chunk = b"x" * 65536
+    connection.request(
+        "POST",
+        "/api/echo",
+        body=iter([chunk] * 17),  # 1 MiB + 64 KiB
+        headers={"Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"},
+        encode_chunked=True,
+    )
+    response = connection.getresponse()
+    assert response.status == 413
+    assert response.getheader("Content-Type") == "application/problem+json"
+    response.read()
+    connection.close()
+
+
+def test_bad_json_over_http_is_400(server: tuple[str, int]) -> None:
+    connection = http.client.HTTPConnection(*server, timeout=10)
+    connection.request(
+        "POST", "/api/echo", body=b"{nope", headers={"Content-Type": "application/json"}
+    )
+    response = connection.getresponse()
+    assert response.status == 400
+    assert json.loads(response.read())["status"] == 400
+    connection.close()

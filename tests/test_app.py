@@ -1,0 +1,321 @@
+"""The ``Api`` as a WSGI app: dispatch, mounting, SCRIPT_NAME, logging, odd input."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import BuildError
+from werkzeug.test import EnvironBuilder, create_environ, run_wsgi_app
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from microapi import Api, Request, Res, Router
+from microapi.testing import TestClient
+
+
+def _legacy(environ: dict[str, Any], start_response: Any) -> Any:
+    body = f"{environ['SCRIPT_NAME']}|{environ['PATH_INFO']}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def test_the_smallest_app_is_a_wsgi_callable() -> None:
+    api = Api()
+
+    @api.route("/api/hello")
+    def hello(req: Request, res: Res) -> None:
+        res.status(200).json({"message": "Hello API!"})
+
+    captured: list[tuple[str, list[tuple[str, str]]]] = []
+    body = api(
+        create_environ("/api/hello"),
+        lambda status, headers, exc_info=None: captured.append((status, headers)),
+    )
+    assert b"".join(body) == b'{"message":"Hello API!"}'
+    assert captured[0][0] == "200 OK"
+    assert ("Content-Type", "application/json") in captured[0][1]
+
+
+def test_decorators_return_the_function_unchanged(api: Api) -> None:
+    def handler(req: Request, res: Res) -> None:
+        res.end()
+
+    assert api.route("/x")(handler) is handler
+    assert api.middleware(handler) is handler  # type: ignore[arg-type]
+    assert [route.handler for route in api.routes()] == [handler]
+
+
+def test_route_object_is_exposed(api: Api, client: TestClient) -> None:
+    @api.route("/users/[id]", methods=["get", "put"], name="user", body_limit=10)
+    def user(req: Request, res: Res) -> None:
+        route = req.route
+        assert route is not None
+        res.json(
+            {
+                "name": route.name,
+                "endpoint": route.endpoint,
+                "rule": route.rule,
+                "path": route.path,
+                "methods": sorted(route.methods),
+                "limit": route.body_limit,
+            }
+        )
+
+    assert client.get("/users/1").json == {
+        "name": "user",
+        "endpoint": "user",
+        "rule": "/users/<id>",
+        "path": "/users/[id]",
+        "methods": ["GET", "PUT"],
+        "limit": 10,
+    }
+
+
+def test_route_options_are_stored(api: Api) -> None:
+    marker = object()
+    route = api.add_route(
+        "/x", lambda req, res: None, body=marker, query=marker, response=marker, body_parser=False
+    )
+    assert (route.body, route.query, route.response, route.body_parser) == (
+        marker,
+        marker,
+        marker,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"methods": "GET"}, TypeError),
+        ({"methods": ["FETCH"]}, ValueError),
+        ({"methods": []}, ValueError),
+        ({"body_limit": -1}, ValueError),
+    ],
+)
+def test_route_arguments_are_checked(api: Api, kwargs: dict[str, Any], error: type) -> None:
+    with pytest.raises(error, match="'/x'"):
+        api.add_route("/x", lambda req, res: None, **kwargs)
+
+
+def test_handler_must_be_callable(api: Api) -> None:
+    with pytest.raises(TypeError, match="not callable"):
+        api.add_route("/x", "handler")  # type: ignore[arg-type]
+
+
+def test_mount_hosts_another_wsgi_app(api: Api, client: TestClient) -> None:
+    ran: list[bool] = []
+
+    @api.middleware
+    def mw(req: Request, res: Res, next: Any) -> None:
+        ran.append(True)
+        next()
+
+    api.mount("/legacy", _legacy)
+    api.mount("/legacy/v2", lambda environ, sr: _legacy(environ, sr))
+    assert client.get("/legacy/a/b").data == b"/legacy|/a/b"
+    assert client.get("/legacy").data == b"/legacy|"
+    assert client.get("/legacy/v2/x").data == b"/legacy/v2|/x"
+    assert client.get("/legacyx").status_code == 404
+    assert ran == [True]  # only for /legacyx: mounted apps skip microapi middleware
+
+
+@pytest.mark.parametrize("prefix", ["legacy", "/legacy/", ""])
+def test_mount_prefix_is_checked(api: Api, prefix: str) -> None:
+    with pytest.raises(ValueError, match="mount prefix"):
+        api.mount(prefix, _legacy)
+
+
+def test_under_dispatcher_middleware_paths_are_relative(api: Api) -> None:
+    @api.route("/todos/<int:id>", name="todo")
+    def todo(req: Request, res: Res) -> None:
+        res.json(
+            {
+                "path": req.path,
+                "root": req.root_path,
+                "relative": req.api.url_for("todo", id=2) if req.api else None,
+                "absolute": req.url_for("todo", id=2),
+            }
+        )
+
+    @api.middleware(match="/todos/:id")
+    def matched(req: Request, res: Res, next: Any) -> None:
+        res.set_header("X-Matched", "1")
+        next()
+
+    @api.route("/list")
+    def listing(req: Request, res: Res) -> None:
+        res.end()
+
+    outer = DispatcherMiddleware(_legacy, {"/api": api})
+    client = TestClient(outer)
+    response = client.get("/api/todos/1")
+    assert response.json == {
+        "path": "/todos/1",
+        "root": "/api",
+        "relative": "/todos/2",
+        "absolute": "/api/todos/2",
+    }
+    assert response.headers["X-Matched"] == "1"
+    redirect = client.get("/api/list/?page=2")
+    assert redirect.status_code == 308
+    assert redirect.headers["Location"] == "/api/list?page=2"
+    assert client.get("/other").data == b"|/other"
+
+
+def test_url_for(api: Api) -> None:
+    docs = Router(prefix="/docs", name="docs")
+
+    @docs.route("/[[...slug]]")
+    def page(req: Request, res: Res) -> None:
+        res.end()
+
+    @api.route("/users/<int:id>")
+    def user(req: Request, res: Res) -> None:
+        res.end()
+
+    api.include(docs)
+    assert api.url_for("user", id=3) == "/users/3"
+    assert api.url_for("user", id=3, tab="x") == "/users/3?tab=x"
+    assert api.url_for("docs.page", slug=["a", "b"]) == "/docs/a/b"
+    assert api.url_for("docs.page", slug=[]) == "/docs"
+    with pytest.raises(BuildError):
+        api.url_for("nope")
+    with pytest.raises(BuildError):
+        api.url_for("user")
+
+
+def test_req_url_for_needs_an_api() -> None:
+    with pytest.raises(RuntimeError, match="dispatched by an Api"):
+        Request(create_environ("/")).url_for("x")
+
+
+def test_wsgi_app_can_be_wrapped(api: Api) -> None:
+    @api.route("/ip")
+    def ip(req: Request, res: Res) -> None:
+        res.json({"ip": req.remote_addr, "scheme": req.scheme})
+
+    api.wsgi_app = ProxyFix(api.wsgi_app)  # type: ignore[method-assign]
+    response = TestClient(api).get(
+        "/ip",
+        headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+        environ_base={"REMOTE_ADDR": "10.0.0.1"},
+    )
+    assert response.json == {"ip": "203.0.113.9", "scheme": "https"}
+
+
+def test_access_log(caplog: pytest.LogCaptureFixture) -> None:
+    api = Api(access_log=True)
+
+    @api.route("/x")
+    def handler(req: Request, res: Res) -> None:
+        res.status(201).end()
+
+    with caplog.at_level(logging.INFO, logger="microapi.request"):
+        TestClient(api).post("/x")
+        TestClient(api).get("/x")
+    records = [r for r in caplog.records if r.name == "microapi.request"]
+    assert records[0].getMessage().startswith("POST /x 405 ")
+    assert records[1].getMessage().startswith("GET /x 201 ")
+    assert "request_id=" in records[1].getMessage()
+
+
+def test_no_access_log_by_default(
+    api: Api, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    @api.route("/x")
+    def handler(req: Request, res: Res) -> None:
+        res.end()
+
+    with caplog.at_level(logging.DEBUG):
+        client.get("/x")
+    assert not [r for r in caplog.records if r.name == "microapi.request"]
+
+
+@pytest.mark.parametrize(("method", "status"), [("FOO", 405), ("G T", 501), ("BREW\x00", 501)])
+def test_unknown_methods(api: Api, client: TestClient, method: str, status: int) -> None:
+    @api.route("/x")
+    def handler(req: Request, res: Res) -> None:
+        res.end()
+
+    response = client.open("/x", method=method)
+    assert response.status_code == status
+    assert response.content_type == "application/problem+json"
+
+
+def test_lowercase_method_is_uppercased(api: Api) -> None:
+    @api.route("/x", methods=["POST"])
+    def handler(req: Request, res: Res) -> None:
+        res.json({"method": req.method})
+
+    environ = create_environ("/x", method="POST")
+    environ["REQUEST_METHOD"] = "post"
+    app_iter, status, _ = run_wsgi_app(api, environ)
+    assert (status, b"".join(app_iter)) == ("200 OK", b'{"method":"POST"}')
+
+
+def test_concurrent_first_requests(api: Api) -> None:
+    @api.route("/x")
+    def handler(req: Request, res: Res) -> None:
+        res.json({"ok": True})
+
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def hit() -> None:
+        status = TestClient(api).get("/x").status_code
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=hit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 8
+
+
+def test_returned_werkzeug_response_on_head(api: Api, client: TestClient) -> None:
+    @api.route("/wz")
+    def handler(req: Request, res: Res) -> WerkzeugResponse:
+        return WerkzeugResponse("body")
+
+    assert client.head("/wz").data == b""
+
+
+_ODD_TEXT = st.text(
+    st.characters(codec="latin-1", exclude_characters="\r\n"), min_size=0, max_size=40
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    path=_ODD_TEXT,
+    header=_ODD_TEXT,
+    query=_ODD_TEXT,
+    method=st.sampled_from(["GET", "POST", "OPTIONS", "HEAD", "X"]),
+)
+def test_odd_bytes_never_produce_a_500(path: str, header: str, query: str, method: str) -> None:
+    api = Api()
+
+    @api.route("/items/[id]", methods=["GET", "POST"])
+    def item(req: Request, res: Res) -> None:
+        res.json({"id": req.params["id"], "q": req.query.to_dict(), "h": req.headers.get("X-Odd")})
+
+    @api.route("/docs/[[...slug]]")
+    def docs(req: Request, res: Res) -> None:
+        res.json({"slug": req.params["slug"]})
+
+    environ = EnvironBuilder(method=method).get_environ()
+    environ["PATH_INFO"] = path
+    environ["QUERY_STRING"] = query
+    environ["HTTP_X_ODD"] = header
+    environ["HTTP_COOKIE"] = header
+    app_iter, status, _ = run_wsgi_app(api, environ, buffered=True)
+    assert int(status[:3]) < 500, (path, query, header, status, b"".join(app_iter))

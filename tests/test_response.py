@@ -1,0 +1,492 @@
+"""``res``: the builder, return values, ETag/304, HEAD, files and streams."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from microapi import Api, Request, Res
+from microapi.testing import TestClient
+
+
+def test_status_json_chain(api: Api, client: TestClient) -> None:
+    @api.route("/hello")
+    def hello(req: Request, res: Res) -> None:
+        res.status(201).json({"message": "Hello API!"})
+
+    response = client.get("/hello")
+    assert response.status_code == 201
+    assert response.content_type == "application/json"
+    assert response.json == {"message": "Hello API!"}
+    assert response.headers["Content-Length"] == str(len(response.data))
+
+
+def test_json_encodes_common_types(api: Api, client: TestClient) -> None:
+    @dataclasses.dataclass
+    class Point:
+        x: int
+        when: datetime.date
+
+    @api.route("/types")
+    def types(req: Request, res: Res) -> None:
+        res.json(
+            {
+                "at": datetime.datetime(2026, 1, 2, 3, 4, 5),
+                "id": uuid.UUID(int=7),
+                "price": decimal.Decimal("10.10"),
+                "point": Point(1, datetime.date(2026, 1, 2)),
+            }
+        )
+
+    assert client.get("/types").json == {
+        "at": "2026-01-02T03:04:05",
+        "id": "00000000-0000-0000-0000-000000000007",
+        "price": "10.10",
+        "point": {"x": 1, "when": "2026-01-02"},
+    }
+
+
+def test_json_of_unknown_type_is_a_500(api: Api, client: TestClient) -> None:
+    @api.route("/bad")
+    def bad(req: Request, res: Res) -> None:
+        res.json({"value": object()})
+
+    response = client.get("/bad")
+    assert response.status_code == 500
+    assert response.content_type == "application/problem+json"
+    assert "object" not in response.get_data(as_text=True)  # no internals leak
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "data"),
+    [
+        ("héllo", "text/plain; charset=utf-8", "héllo".encode()),
+        (b"\x00\x01", "application/octet-stream", b"\x00\x01"),
+        ({"a": 1}, "application/json", b'{"a":1}'),
+        ([1, 2], "application/json", b"[1,2]"),
+    ],
+)
+def test_send_picks_the_content_type(
+    api: Api, client: TestClient, body: Any, content_type: str, data: bytes
+) -> None:
+    @api.route("/send")
+    def send(req: Request, res: Res) -> None:
+        res.send(body)
+
+    response = client.get("/send")
+    assert response.headers["Content-Type"] == content_type
+    assert response.data == data
+
+
+def test_send_keeps_a_content_type_that_was_set(api: Api, client: TestClient) -> None:
+    @api.route("/html")
+    def html(req: Request, res: Res) -> None:
+        res.set_header("Content-Type", "text/html; charset=utf-8").send("<p>hi</p>")
+
+    response = client.get("/html")
+    assert response.headers.getlist("Content-Type") == ["text/html; charset=utf-8"]
+    assert response.data == b"<p>hi</p>"
+
+
+def test_send_refuses_other_types(api: Api, client: TestClient) -> None:
+    seen: list[bool] = []
+
+    @api.route("/int")
+    def send_int(req: Request, res: Res) -> None:
+        with pytest.raises(TypeError, match="not int"):
+            res.send(42)
+        seen.append(res.sent)
+        res.send("fine")
+
+    assert client.get("/int").data == b"fine"
+    assert seen == [False]
+
+
+def test_sending_twice_raises_a_clear_error(api: Api, client: TestClient) -> None:
+    messages: list[str] = []
+
+    @api.route("/twice")
+    def twice(req: Request, res: Res) -> None:
+        res.json({"first": True})
+        try:
+            res.send("second")
+        except RuntimeError as exc:
+            messages.append(str(exc))
+
+    response = client.get("/twice")
+    assert response.json == {"first": True}
+    assert messages == [
+        "res.send() called after the response was already sent with res.json(); "
+        "a request gets one response"
+    ]
+
+
+def test_returning_the_builder_is_not_a_second_send(api: Api, client: TestClient) -> None:
+    @api.route("/created", methods=["POST"])
+    def created(req: Request, res: Res) -> Res:
+        return res.status(201).json({"id": 1})
+
+    response = client.post("/created")
+    assert (response.status_code, response.json) == (201, {"id": 1})
+
+
+def test_returning_the_builder_unsent_is_a_500(api: Api, client: TestClient) -> None:
+    @api.route("/unsent")
+    def unsent(req: Request, res: Res) -> Res:
+        return res.status(201)
+
+    assert client.get("/unsent").status_code == 500
+
+
+@pytest.mark.parametrize(
+    ("value", "status", "content_type", "data", "header"),
+    [
+        ({"a": 1}, 200, "application/json", b'{"a":1}', None),
+        ([1], 200, "application/json", b"[1]", None),
+        ("text", 200, "text/plain; charset=utf-8", b"text", None),
+        (b"raw", 200, "application/octet-stream", b"raw", None),
+        (({"id": 1}, 201), 201, "application/json", b'{"id":1}', None),
+        (("gone", 410, {"X-Why": "old"}), 410, "text/plain; charset=utf-8", b"gone", "old"),
+        (("gone", 410, [("X-Why", "list")]), 410, "text/plain; charset=utf-8", b"gone", "list"),
+        (WerkzeugResponse("wz", status=202), 202, "text/plain; charset=utf-8", b"wz", None),
+    ],
+)
+def test_return_values(
+    api: Api,
+    client: TestClient,
+    value: Any,
+    status: int,
+    content_type: str,
+    data: bytes,
+    header: str | None,
+) -> None:
+    @api.route("/value")
+    def handler(req: Request, res: Res) -> Any:
+        return value
+
+    response = client.get("/value")
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == content_type
+    assert response.data == data
+    assert response.headers.get("X-Why") == header
+
+
+def test_unsupported_return_value_is_a_500_naming_the_handler(
+    api: Api, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    @api.route("/number")
+    def number(req: Request, res: Res) -> int:
+        return 42
+
+    assert client.get("/number").status_code == 500
+    assert "test_unsupported_return_value_is_a_500_naming_the_handler.<locals>.number" in (
+        caplog.text
+    )
+    assert "returned int" in caplog.text
+
+
+def test_handler_sending_nothing_is_a_500_naming_it(
+    api: Api, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    @api.route("/silent")
+    def silent(req: Request, res: Res) -> None:
+        res.status(200)
+
+    response = client.get("/silent")
+    assert response.status_code == 500
+    assert "silent returned without sending a response" in caplog.text
+    assert caplog.records[0].name == "microapi.error"
+
+
+def test_middleware_headers_survive_a_returned_werkzeug_response(
+    api: Api, client: TestClient
+) -> None:
+    @api.middleware
+    def tag(req: Request, res: Res, next: Any) -> None:
+        res.set_header("X-Tag", "mw")
+        res.cookie("a", "1")
+        next()
+
+    @api.route("/wz")
+    def handler(req: Request, res: Res) -> WerkzeugResponse:
+        response = WerkzeugResponse("ok", headers={"X-Tag": "own"})
+        response.set_cookie("b", "2")
+        return response
+
+    response = client.get("/wz")
+    assert response.headers["X-Tag"] == "own"
+    assert len(response.headers.getlist("Set-Cookie")) == 2
+
+
+def test_redirect_defaults_to_307(api: Api, client: TestClient) -> None:
+    @api.route("/old")
+    def old(req: Request, res: Res) -> None:
+        res.redirect("/new")
+
+    @api.route("/moved")
+    def moved(req: Request, res: Res) -> None:
+        res.redirect(308, "/naïve path")
+
+    response = client.get("/old")
+    assert (response.status_code, response.headers["Location"]) == (307, "/new")
+    response = client.get("/moved")
+    assert (response.status_code, response.headers["Location"]) == (308, "/na%C3%AFve%20path")
+
+
+@pytest.mark.parametrize("args", [(200, "/x"), (309, "/x"), ("/x", "/y")])
+def test_redirect_refuses_bad_status(api: Api, client: TestClient, args: tuple[Any, Any]) -> None:
+    errors: list[type[Exception]] = []
+
+    @api.route("/r")
+    def handler(req: Request, res: Res) -> None:
+        try:
+            res.redirect(*args)
+        except (ValueError, TypeError) as exc:
+            errors.append(type(exc))
+        res.end()
+
+    client.get("/r")
+    assert len(errors) == 1
+
+
+def test_headers_set_append_get_and_view(api: Api, client: TestClient) -> None:
+    @api.route("/h")
+    def handler(req: Request, res: Res) -> None:
+        res.set_header("X-One", "a").set_header("x-one", "b")
+        res.append_header("Vary", "Origin").append_header("Vary", "Cookie")
+        res.headers["X-View"] = "v"
+        res.set_header("X-Num", 5)
+        assert res.get_header("X-ONE") == "b"
+        assert res.get_header("missing", "default") == "default"
+        assert res.headers.get("X-Num") == "5"
+        res.json({})
+
+    response = client.get("/h")
+    assert response.headers.getlist("X-One") == ["b"]
+    assert response.headers.getlist("Vary") == ["Origin", "Cookie"]
+    assert response.headers["X-View"] == "v"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("X-Bad", "a\r\nSet-Cookie: x=1"), ("Bad Name", "v"), ("X", "a\nb")]
+)
+def test_header_injection_is_refused(name: str, value: str, api: Api, client: TestClient) -> None:
+    @api.route("/inject")
+    def handler(req: Request, res: Res) -> None:
+        res.set_header(name, value)
+
+    response = client.get("/inject")
+    assert response.status_code == 500
+    assert "Set-Cookie" not in response.headers
+
+
+def test_status_rejects_out_of_range(api: Api, client: TestClient) -> None:
+    @api.route("/s")
+    def handler(req: Request, res: Res) -> None:
+        for bad in (99, 600, "200"):
+            with pytest.raises(ValueError, match="100 to 599"):
+                res.status(bad)  # type: ignore[arg-type]
+        res.status(418).end("teapot")
+
+    response = client.get("/s")
+    assert (response.status_code, response.data) == (418, b"teapot")
+    assert "Content-Type" not in response.headers
+
+
+def test_cookies_are_safe_by_default(api: Api, client: TestClient) -> None:
+    @api.route("/c")
+    def handler(req: Request, res: Res) -> None:
+        res.cookie("theme", "dark", max_age=60)
+        res.cookie("open", "1", httponly=False, samesite=None, path="/x", domain="example.com")
+        res.clear_cookie("old")
+        res.end()
+
+    cookies = client.get("/c").headers.getlist("Set-Cookie")
+    assert cookies[0].startswith("theme=dark; Expires=")
+    assert cookies[0].endswith("; Max-Age=60; HttpOnly; Path=/; SameSite=Lax")
+    assert "HttpOnly" not in cookies[1]
+    assert "SameSite" not in cookies[1]
+    assert "Domain=example.com" in cookies[1]
+    assert cookies[2].startswith("old=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0")
+    secure = client.get("/c", base_url="https://localhost").headers.getlist("Set-Cookie")
+    assert all("Secure" in cookie for cookie in secure)
+
+
+def test_etag_and_304(api: Api, client: TestClient) -> None:
+    @api.route("/doc")
+    def doc(req: Request, res: Res) -> None:
+        res.set_header("Cache-Control", "no-cache").json({"v": 1})
+
+    first = client.get("/doc")
+    tag = first.headers["ETag"]
+    assert tag.startswith('W/"')
+    again = client.get("/doc", headers={"If-None-Match": tag})
+    assert again.status_code == 304
+    assert again.data == b""
+    assert "Content-Type" not in again.headers
+    assert "Content-Length" not in again.headers
+    assert again.headers["ETag"] == tag
+    assert again.headers["Cache-Control"] == "no-cache"
+    assert client.get("/doc", headers={"If-None-Match": f'"x", {tag}'}).status_code == 304
+    assert client.get("/doc", headers={"If-None-Match": "*"}).status_code == 304
+    assert client.get("/doc", headers={"If-None-Match": '"other"'}).status_code == 200
+    assert client.head("/doc", headers={"If-None-Match": tag}).status_code == 304
+
+
+def test_etag_only_for_200_get_and_head(api: Api, client: TestClient) -> None:
+    @api.route("/doc", methods=["GET", "POST"])
+    def doc(req: Request, res: Res) -> None:
+        res.status(201 if req.args.get("created") else 200).json({"v": 1})
+
+    assert "ETag" not in client.post("/doc").headers
+    assert "ETag" not in client.get("/doc?created=1").headers
+    assert "ETag" in client.head("/doc").headers
+
+
+def test_handler_etag_wins_and_is_compared(api: Api, client: TestClient) -> None:
+    @api.route("/mine")
+    def mine(req: Request, res: Res) -> None:
+        res.set_header("ETag", '"v7"').json({"v": 7})
+
+    response = client.get("/mine")
+    assert response.headers.getlist("ETag") == ['"v7"']
+    assert client.get("/mine", headers={"If-None-Match": '"v7"'}).status_code == 304
+
+
+def test_etag_can_be_turned_off(client: TestClient) -> None:
+    api = Api(etag=False)
+
+    @api.route("/doc")
+    def doc(req: Request, res: Res) -> None:
+        res.json({"v": 1})
+
+    assert "ETag" not in TestClient(api).get("/doc").headers
+
+
+def test_head_strips_the_body_and_keeps_the_length(api: Api, client: TestClient) -> None:
+    @api.route("/doc")
+    def doc(req: Request, res: Res) -> None:
+        res.json({"message": "hello"})
+
+    get, head = client.get("/doc"), client.head("/doc")
+    assert head.status_code == 200
+    assert head.data == b""
+    assert head.headers["Content-Length"] == get.headers["Content-Length"]
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_no_body_statuses_carry_no_body_or_type(api: Api, client: TestClient, status: int) -> None:
+    @api.route("/empty")
+    def empty(req: Request, res: Res) -> None:
+        res.status(status).set_header("Content-Type", "text/plain").send("ignored")
+
+    response = client.get("/empty")
+    assert response.status_code == status
+    assert response.data == b""
+    assert "Content-Type" not in response.headers
+    assert "Content-Length" not in response.headers
+
+
+def test_stream(api: Api, client: TestClient) -> None:
+    closed: list[bool] = []
+
+    class Source:
+        def __iter__(self) -> Any:
+            yield "a"
+            yield b"b"
+
+        def close(self) -> None:
+            closed.append(True)
+
+    @api.route("/stream")
+    def stream(req: Request, res: Res) -> None:
+        res.stream(Source(), content_type="text/event-stream")
+
+    response = client.get("/stream")
+    assert response.data == b"ab"
+    assert response.headers["Content-Type"] == "text/event-stream"
+    assert "ETag" not in response.headers
+    assert "Content-Length" not in response.headers
+    assert closed == [True]
+    head = client.head("/stream")
+    assert head.data == b""
+    assert closed == [True, True]
+
+
+def test_file_with_root_is_safe(api: Api, client: TestClient, tmp_path: Path) -> None:
+    (tmp_path / "public").mkdir()
+    (tmp_path / "public" / "a.txt").write_text("public")
+    (tmp_path / "secret.txt").write_text("secret")
+
+    @api.route("/files/[...name]")
+    def files(req: Request, res: Res) -> None:
+        res.file("/".join(req.params["name"]), root=tmp_path / "public")
+
+    response = client.get("/files/a.txt")
+    assert (response.status_code, response.data) == (200, b"public")
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert "ETag" in response.headers
+    assert (
+        client.get("/files/a.txt", headers={"If-None-Match": response.headers["ETag"]}).status_code
+        == 304
+    )
+    assert client.get("/files/a.txt", headers={"Range": "bytes=0-1"}).data == b"pu"
+    for escape in ("/files/../secret.txt", "/files/%2e%2e/secret.txt", "/files/nope.txt"):
+        escaped = client.get(escape)
+        assert escaped.status_code == 404, escape
+        assert b"secret" not in escaped.data
+
+
+def test_file_from_path_and_file_object(api: Api, client: TestClient, tmp_path: Path) -> None:
+    report = tmp_path / "report.csv"
+    report.write_text("a,b\n")
+
+    @api.route("/report")
+    def by_path(req: Request, res: Res) -> None:
+        res.file(report, as_attachment=True)
+
+    @api.route("/object")
+    def by_object(req: Request, res: Res) -> None:
+        res.file(report.open("rb"), mimetype="text/csv", download_name="r.csv")
+
+    response = client.get("/report")
+    assert response.data == b"a,b\n"
+    assert response.headers["Content-Disposition"] == "attachment; filename=report.csv"
+    response = client.get("/object")
+    assert (response.data, response.mimetype) == (b"a,b\n", "text/csv")
+
+
+def test_file_object_with_root_is_a_type_error(
+    api: Api, client: TestClient, tmp_path: Path
+) -> None:
+    @api.route("/f")
+    def handler(req: Request, res: Res) -> None:
+        with (tmp_path / "x").open("wb+") as fileobj, pytest.raises(TypeError, match="path"):
+            res.file(fileobj, root=tmp_path)
+        res.end()
+
+    assert client.get("/f").status_code == 200
+
+
+def test_status_code_and_sent_are_readable(api: Api, client: TestClient) -> None:
+    seen: list[tuple[int, bool]] = []
+
+    @api.middleware
+    def observe(req: Request, res: Res, next: Any) -> None:
+        seen.append((res.status_code, res.sent))
+        next()
+        seen.append((res.status_code, res.sent))
+
+    @api.route("/x")
+    def handler(req: Request, res: Res) -> None:
+        res.status(202).end()
+
+    client.get("/x")
+    assert seen == [(200, False), (202, True)]
