@@ -26,6 +26,7 @@ from werkzeug.exceptions import (
     NotImplemented as MethodNotImplemented,
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
+from werkzeug.wsgi import ClosingIterator
 
 from .chain import EventLoops, Layer, check_shape, compose
 from .errors import PROBLEM_CONTENT_TYPE, to_problem
@@ -268,6 +269,9 @@ class Api(Scope):
         except Exception as exc:
             self._handle_error(req, res, exc)
         body = res._emit(start_response, self.etag)
+        if "files" in req.__dict__:
+            # Uploaded files are temporary files: close them with the response.
+            body = ClosingIterator(body, req.close)
         if self.access_log:
             request_log.info(
                 "%s %s %s %.1fms [request_id=%s]",
@@ -322,11 +326,10 @@ class Api(Scope):
         return handlers.get(500) if code is None else None
 
     def _handle_error(self, req: Request, res: Res, exc: Exception) -> None:
-        if not isinstance(exc, HTTPException):
-            self._log_exception(req, exc, "unhandled exception")
         handler = self._find_error_handler(exc)
         if handler is not None:
-            res._reset_for_error(exc.code or 500 if isinstance(exc, HTTPException) else 500)
+            status = exc.code if isinstance(exc, HTTPException) else None
+            res._reset_for_error(status or 500)
             try:
                 value = handler(req, res, exc)
                 if inspect.isawaitable(value):
@@ -334,11 +337,14 @@ class Api(Scope):
                 if value is not None and value is not res:
                     res._send_returned(value, handler)
             except Exception as error:
+                # Its traceback chains the original exception.
                 self._log_exception(req, error, f"error handler {describe(handler)} failed")
-                exc = error
-            else:
-                if res._sent is not None:
-                    return
+                self._render_problem(req, res, error)
+                return
+            if res._sent is not None:
+                return  # handled: not an error worth a traceback
+        if not isinstance(exc, HTTPException):
+            self._log_exception(req, exc, "unhandled exception")
         self._render_problem(req, res, exc)
 
     def _render_problem(self, req: Request, res: Res, exc: Exception) -> None:

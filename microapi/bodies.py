@@ -1,13 +1,15 @@
 """Request bodies and query strings: parsed strictly, within limits.
 
 Bad input is a 4xx here, never an exception that becomes a 500:
-malformed or non-UTF-8 JSON and text are 400, too many form fields are
-413, a malformed multipart body is 400 (werkzeug would quietly return an
-empty form), a chunked body the server does not terminate is 411.
+malformed or non-UTF-8 JSON and text are 400, text in an unknown or
+non-text ``charset`` is 415, too many form fields are 413, a malformed
+multipart body is 400 (werkzeug would quietly return an empty form), a
+chunked body the server does not terminate is 411.
 """
 
 from __future__ import annotations
 
+import codecs
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -27,6 +29,11 @@ FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form
 
 _URLENCODED = "application/x-www-form-urlencoded"
 
+#: Python codecs that are not charsets.  No client means them, some always
+#: fail, and punycode decodes in quadratic time: a 1 MiB body declared
+#: ``charset=punycode`` would hold a worker for over a minute.
+_NOT_CHARSETS = frozenset({"idna", "punycode", "raw-unicode-escape", "undefined", "unicode-escape"})
+
 
 def is_json(mimetype: str) -> bool:
     """Whether *mimetype* is ``application/json`` or ``application/*+json``."""
@@ -36,12 +43,15 @@ def is_json(mimetype: str) -> bool:
 
 
 def _pairs(text: str, max_fields: int | None) -> list[tuple[str, str]]:
-    try:
-        return parse_qsl(
-            text, keep_blank_values=True, errors="werkzeug.url_quote", max_num_fields=max_fields
-        )
-    except ValueError:
-        raise RequestEntityTooLarge(f"more than {max_fields} form fields") from None
+    # NOTE: not parse_qsl's max_num_fields, which counts separators: it
+    # would refuse 1000 fields followed by a trailing "&".
+    if (
+        max_fields is not None
+        and text.count("&") >= max_fields
+        and sum(1 for field in text.split("&") if field) > max_fields
+    ):
+        raise RequestEntityTooLarge(f"more than {max_fields} form fields")
+    return parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
 
 
 def parse_query(query_string: str) -> ImmutableMultiDict[str, str]:
@@ -93,23 +103,63 @@ class StrictFormDataParser(FormDataParser):
     ) -> tuple[IO[bytes], MultiDict[str, str], MultiDict[str, Any]]:
         """Parse *stream*; see :meth:`werkzeug.formparser.FormDataParser.parse`."""
         if mimetype != _URLENCODED:
-            try:
-                return super().parse(stream, mimetype, content_length, options)
-            except ValueError as exc:
-                raise BadRequest(f"malformed form body: {exc}") from None
+            return self._parse_strict(stream, mimetype, content_length, options)
         try:
             text = stream.read().decode()
         except UnicodeDecodeError:
             raise BadRequest("the form body is not valid UTF-8") from None
         return stream, self.cls(_pairs(text, self.max_form_parts)), self.cls()
 
+    def _parse_strict(
+        self,
+        stream: IO[bytes],
+        mimetype: str,
+        content_length: int | None,
+        options: dict[str, str] | None,
+    ) -> tuple[IO[bytes], MultiDict[str, str], MultiDict[str, Any]]:
+        # NOTE: when a multipart body fails half-way (malformed, too many
+        # parts), werkzeug drops the files it already made without closing
+        # them: temporary files left to the garbage collector, each with a
+        # ResourceWarning.  Track them and close them on failure.
+        factory = self.stream_factory
+        created: list[IO[bytes]] = []
+
+        def tracked(
+            total_content_length: int | None,
+            content_type: str | None,
+            filename: str | None,
+            content_length: int | None = None,
+        ) -> IO[bytes]:
+            file = factory(total_content_length, content_type, filename, content_length)
+            created.append(file)
+            return file
+
+        self.stream_factory = tracked
+        try:
+            return super().parse(stream, mimetype, content_length, options)
+        except Exception as exc:
+            for file in created:
+                file.close()
+            if isinstance(exc, ValueError):
+                raise BadRequest(f"malformed form body: {exc}") from None
+            raise
+        finally:
+            self.stream_factory = factory
+
 
 def _decode_text(data: bytes, charset: str) -> str:
     try:
-        return data.decode(charset)
-    except LookupError:
+        # ValueError: a NUL in the name.
+        name: str | None = codecs.lookup(charset).name
+    except (LookupError, ValueError):
+        name = None
+    if name is None or name in _NOT_CHARSETS:
+        raise UnsupportedMediaType(f"unknown or non-text charset {charset!r}")
+    try:
+        return data.decode(name)
+    except LookupError:  # a bytes-to-bytes codec such as base64
         raise UnsupportedMediaType(f"unknown or non-text charset {charset!r}") from None
-    except UnicodeDecodeError:
+    except UnicodeError:
         raise BadRequest(f"the body is not valid {charset}") from None
 
 

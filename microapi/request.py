@@ -11,15 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from werkzeug.datastructures import EnvironHeaders, ImmutableMultiDict
-from werkzeug.exceptions import LengthRequired
+from werkzeug.exceptions import BadRequest, LengthRequired, RequestEntityTooLarge
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request as _WerkzeugRequest
 
 # NOTE: werkzeug's own helper, so that req.server is exactly werkzeug's.
-from werkzeug.wsgi import _get_server, get_input_stream
+from werkzeug.wsgi import LimitedStream, _get_server, get_input_stream
 
 from .bodies import StrictFormDataParser, parse_body, parse_query
 
@@ -54,6 +54,25 @@ class _lazy(Generic[T]):
         value = self.func(obj)
         obj.__dict__[self.name] = value
         return value
+
+
+class _CountedStream(LimitedStream):
+    """A body of unknown length, counted while read: past *limit* is 413.
+
+    NOTE: werkzeug's ``LimitedStream(..., is_max=True)`` stops at the limit
+    and raises only on a later read, so a single ``read()`` of a chunked
+    body one byte too long returns it silently truncated.  Allowing one byte
+    more than the limit tells "exactly the limit" from "over it".
+    """
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        super().__init__(stream, limit + 1, is_max=True)
+
+    def readinto(self, b: bytearray) -> int | None:  # type: ignore[override]
+        size = super().readinto(b)
+        if self.tell() >= self.limit:
+            raise RequestEntityTooLarge()
+        return size
 
 
 def decode_wsgi(value: str) -> str:
@@ -142,6 +161,19 @@ class Request(_WerkzeugRequest):
         return parse_query(self.environ.get("QUERY_STRING", ""))
 
     @_lazy
+    def full_path(self) -> str:
+        """The path and the query string, like werkzeug's.
+
+        :raises BadRequest: when the query string is not UTF-8 (werkzeug
+            would raise :class:`UnicodeDecodeError`, a 500).
+        """
+        try:
+            query = self.query_string.decode()
+        except UnicodeDecodeError:
+            raise BadRequest("the query string is not valid UTF-8") from None
+        return f"{self.path}?{query}"
+
+    @_lazy
     def query(self) -> Any:
         """The query string: ``req.args``, or the ``query=`` schema's result."""
         # PERF: one lazy lookup instead of two on the usual path.
@@ -188,6 +220,11 @@ class Request(_WerkzeugRequest):
     def stream(self) -> IO[bytes]:
         """The body stream, limited to :attr:`max_content_length`.
 
+        A body of unknown length (chunked) is counted while read, and reading
+        past the limit raises :exc:`~werkzeug.exceptions.RequestEntityTooLarge`;
+        a body shorter than its ``Content-Length`` raises
+        :exc:`~werkzeug.exceptions.ClientDisconnected` (400).
+
         :raises LengthRequired: for a chunked body the server does not
             terminate (werkzeug would return an empty stream).
         """
@@ -198,7 +235,19 @@ class Request(_WerkzeugRequest):
             "wsgi.input_terminated"
         ):
             raise LengthRequired("chunked bodies are not supported by this server")
-        return get_input_stream(environ, max_content_length=self.max_content_length)
+        limit = self.max_content_length
+        if limit is not None and "wsgi.input_terminated" in environ:
+            # NOTE: werkzeug reads a terminated input (gunicorn marks every
+            # request so) up to the limit, whatever Content-Length says: a
+            # body cut short by a disconnect would pass as complete, and a
+            # chunked one over the limit would be truncated.
+            length = self.content_length
+            if length is None:
+                return cast(IO[bytes], _CountedStream(environ["wsgi.input"], limit))
+            if length > limit:
+                raise RequestEntityTooLarge()
+            return cast(IO[bytes], LimitedStream(environ["wsgi.input"], length))
+        return get_input_stream(environ, max_content_length=limit)
 
     def _load_form_data(self) -> None:
         # werkzeug parses forms from cached data when there is some; cache it

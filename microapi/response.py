@@ -91,31 +91,19 @@ class Res:
     Status and headers may change until the response is emitted.
     """
 
-    __slots__ = (
-        "_body",
-        "_content_type",
-        "_etag",
-        "_headers",
-        "_req",
-        "_sent",
-        "_status",
-        "_stream",
-        "_watched",
-        "_werkzeug",
-    )
+    # PERF: defaults live on the class, so a new builder sets two attributes.
+    _status = 200
+    _body = b""
+    _content_type: str | None = None
+    _sent: str | None = None  # the method that sent the body
+    _etag = False  # whether the body may get an automatic ETag
+    _stream: _StreamBody | None = None
+    _werkzeug: WerkzeugResponse | None = None
+    _watched = False  # whether _headers may hold Content-Type, -Length or ETag
 
     def __init__(self, req: Request) -> None:
         self._req = req
-        self._status = 200
         self._headers: list[tuple[str, str]] = []
-        self._body = b""
-        self._content_type: str | None = None
-        self._sent: str | None = None
-        self._etag = False
-        self._stream: _StreamBody | None = None
-        self._werkzeug: WerkzeugResponse | None = None
-        # Whether _headers may hold Content-Type, Content-Length or ETag.
-        self._watched = False
 
     # -- status and headers ---------------------------------------------------
 

@@ -192,7 +192,9 @@ def test_errorhandler_by_status(api: Api, client: TestClient) -> None:
     assert response.json == {"error": "nothing here", "path": "/missing"}
 
 
-def test_errorhandler_by_type_follows_the_mro(api: Api, client: TestClient) -> None:
+def test_errorhandler_by_type_follows_the_mro(
+    api: Api, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     class DomainError(Exception):
         pass
 
@@ -209,6 +211,7 @@ def test_errorhandler_by_type_follows_the_mro(api: Api, client: TestClient) -> N
 
     response = client.get("/buy")
     assert (response.status_code, response.json) == (409, {"error": "OutOfStock"})
+    assert not caplog.records  # a handled exception is not logged as an error
 
 
 def test_status_handler_wins_over_type_for_http_errors(api: Api, client: TestClient) -> None:
@@ -261,6 +264,7 @@ def test_failing_error_handler_is_a_logged_500(
 
     response = client.get("/missing")
     assert response.status_code == 500
+    assert len(caplog.records) == 1
     assert "error handler" in caplog.text
     assert "broken failed" in caplog.text
 

@@ -1,0 +1,792 @@
+"""Request bodies: parsed by content type, strictly, within limits.
+
+Hostile input must get a clear 4xx problem, never a 500 and never a body
+that was silently truncated or emptied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from typing import Any
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from microapi import Api, Request, Res
+from microapi.testing import TestClient, TestResponse
+
+MIB = 1024 * 1024
+
+
+def describe(req: Request) -> dict[str, Any]:
+    """What ``req.body`` is, in a JSON-friendly form."""
+    body = req.body
+    if body is None:
+        return {"kind": "none"}
+    if isinstance(body, bytes):
+        return {"kind": "bytes", "size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+    if isinstance(body, str):
+        return {"kind": "str", "value": body}
+    if isinstance(body, MultiDict):
+        files = [
+            [key, file.filename, file.read().decode("latin-1")]
+            for key, file in req.files.items(multi=True)
+        ]
+        # NOTE: the Api does not close req.files after the response (Flask
+        # does), so close them here rather than leave them to the GC.
+        req.close()
+        return {
+            "kind": "form",
+            "is_form": body is req.form,
+            "items": [[key, value] for key, value in body.items(multi=True)],
+            "files": files,
+        }
+    return {"kind": "json", "value": body}
+
+
+def echo_client(**options: Any) -> TestClient:
+    """A client for an app whose ``POST /echo`` describes ``req.body``."""
+    api = Api()
+
+    @api.route("/echo", ["POST"], **options)
+    def echo(req: Request, res: Res) -> dict[str, Any]:
+        return describe(req)
+
+    return TestClient(api)
+
+
+def post(client: TestClient, data: bytes, content_type: str | None) -> TestResponse:
+    """POST exactly *data* (no multipart re-encoding by the test client)."""
+    return client.post("/echo", input_stream=io.BytesIO(data), content_type=content_type)
+
+
+def assert_problem(response: TestResponse, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    problem: dict[str, Any] = response.json
+    assert problem["status"] == status
+    return problem
+
+
+class Unreadable(io.RawIOBase):
+    """A ``wsgi.input`` that fails the test if anything reads it."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise AssertionError("the body was read")
+
+
+def chunked(
+    client: TestClient,
+    data: bytes,
+    *,
+    path: str = "/echo",
+    content_type: str = "application/octet-stream",
+    terminated: bool = True,
+) -> TestResponse:
+    """POST *data* as a chunked body: no ``Content-Length``."""
+    environ: dict[str, Any] = {
+        "wsgi.input": io.BytesIO(data),
+        "CONTENT_TYPE": content_type,
+        "HTTP_TRANSFER_ENCODING": "chunked",
+    }
+    if terminated:
+        environ["wsgi.input_terminated"] = True
+    return client.post(path, environ_overrides=environ)
+
+
+def multipart(parts: list[tuple[str, bytes, str | None]], boundary: str = "bnd") -> bytes:
+    """Encode ``(name, value, filename or None)`` parts as multipart/form-data."""
+    out = b""
+    for name, value, filename in parts:
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        out += value + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode()
+
+
+MULTIPART = "multipart/form-data; boundary=bnd"
+FORM = "application/x-www-form-urlencoded"
+
+
+# -- JSON ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/json; charset=UTF-8",
+        "APPLICATION/JSON",
+        "application/vnd.x+json",
+        "application/merge-patch+json; charset=utf-8",
+        "application/problem+json",
+    ],
+)
+def test_json_types_are_parsed(content_type: str) -> None:
+    response = post(echo_client(), b'{"a": [1, 2.5, "\xc3\xa9", null, true]}', content_type)
+    assert response.status_code == 200
+    assert response.json == {"kind": "json", "value": {"a": [1, 2.5, "é", None, True]}}
+
+
+@pytest.mark.parametrize("content_type", ["application/jsonx", "application/x-json+xml"])
+def test_near_json_types_are_bytes(content_type: str) -> None:
+    response = post(echo_client(), b'{"a": 1}', content_type)
+    assert response.json["kind"] == "bytes"
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [(b"0", 0), (b"false", False), (b"[]", []), (b"-0.5e2", -50.0), (b" \n{}\t", {})],
+)
+def test_json_scalars_and_whitespace(raw: bytes, value: Any) -> None:
+    response = post(echo_client(), raw, "application/json")
+    assert response.json == {"kind": "json", "value": value}
+
+
+def test_json_string_is_a_str() -> None:
+    response = post(echo_client(), b'"\\u00e9t\\u00e9"', "application/json")
+    assert response.json == {"kind": "str", "value": "été"}
+
+
+def test_json_null_is_none() -> None:
+    response = post(echo_client(), b"null", "application/json")
+    assert response.json == {"kind": "none"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{",
+        b'{"a": 1,}',
+        b"[1 2]",
+        b"{'a': 1}",
+        b'"unterminated',
+        b"tru",
+        b"1 2",
+        b"   ",
+        b'{"a" 1}',
+        b"[1,]",
+        b"01",
+        b'"tab\there"',
+        b'"nul\x00byte"',
+        b'"bad escape \\x41"',
+        b'"\\u12"',
+        b"\xef\xbb\xbf{}",  # a UTF-8 byte order mark
+        b"{}garbage",
+    ],
+)
+def test_malformed_json_is_400(raw: bytes) -> None:
+    problem = assert_problem(post(echo_client(), raw, "application/json"), 400)
+    assert "JSON" in problem["detail"]
+
+
+def test_malformed_json_is_not_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="microapi"):
+        assert_problem(post(echo_client(), b"{", "application/json"), 400)
+    assert caplog.records == []
+
+
+def nested(depth: int, kind: str = "list") -> bytes:
+    if kind == "list":
+        return b"[" * depth + b"1" + b"]" * depth
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+@pytest.mark.parametrize("kind", ["list", "dict"])
+def test_json_nesting_512_passes(kind: str) -> None:
+    response = post(echo_client(), nested(512, kind), "application/json")
+    assert response.status_code == 200
+    value = response.json["value"]
+    depth = 0
+    while isinstance(value, (list, dict)):
+        value = value[0] if isinstance(value, list) else value["a"]
+        depth += 1
+    assert (depth, value) == (512, 1)
+
+
+@pytest.mark.parametrize("kind", ["list", "dict"])
+def test_json_nesting_513_is_400(kind: str) -> None:
+    problem = assert_problem(post(echo_client(), nested(513, kind), "application/json"), 400)
+    assert "512" in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000,
+        nested(100_000),
+        nested(100_000, "dict"),
+        b'[{"a":' * 50_000 + b"1" + b"}]" * 50_000,
+    ],
+)
+def test_hugely_deep_json_is_400_not_recursion_error(raw: bytes) -> None:
+    assert_problem(post(echo_client(), raw, "application/json"), 400)
+
+
+def test_wide_json_with_many_brackets_passes() -> None:
+    raw = b"[" + b",".join([b'{"a":[[]]}'] * 2000) + b"]"
+    response = post(echo_client(), raw, "application/json")
+    assert response.status_code == 200
+    assert response.json["value"] == [{"a": [[]]}] * 2000
+
+
+def test_brackets_inside_strings_do_not_count_as_depth() -> None:
+    raw = json.dumps(["[" * 5000, "{" * 5000]).encode()
+    response = post(echo_client(), raw, "application/json")
+    assert response.json["value"] == ["[" * 5000, "{" * 5000]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"NaN", b"Infinity", b"-Infinity", b"[1, NaN]", b'{"a": Infinity}', b"[-Infinity]"],
+)
+def test_nan_and_infinity_literals_are_400(raw: bytes) -> None:
+    assert_problem(post(echo_client(), raw, "application/json"), 400)
+
+
+@pytest.mark.parametrize("raw", [b"1e999", b"-1e999", b"[1E400]", b'{"x": 123.4e5000}'])
+def test_numbers_overflowing_to_infinity_are_400(raw: bytes) -> None:
+    assert_problem(post(echo_client(), raw, "application/json"), 400)
+
+
+def test_tiny_numbers_underflow_to_zero() -> None:
+    response = post(echo_client(), b"[1e-999, -1e-999]", "application/json")
+    assert response.json["value"] == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("raw", [b"1" * 5000, b"-" + b"9" * 5000, b"[" + b"1" * 4301 + b"]"])
+def test_integers_beyond_the_digit_limit_are_400(raw: bytes) -> None:
+    assert_problem(post(echo_client(), raw, "application/json"), 400)
+
+
+def test_integer_at_the_digit_limit_passes() -> None:
+    response = post(echo_client(), b"7" * 4300, "application/json")
+    assert response.status_code == 200
+    assert response.json["value"] == int("7" * 4300)
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        ('{"a": "café"}'.encode("latin-1"), "application/json"),
+        ('{"a": "café"}'.encode("latin-1"), "application/json; charset=latin-1"),
+        ('{"a": 1}'.encode("utf-16"), "application/json"),
+        ('{"a": 1}'.encode("utf-16"), "application/json; charset=utf-16"),
+        ('{"a": 1}'.encode("utf-32"), "application/json"),
+        (b'"\xed\xa0\x80"', "application/json"),  # a surrogate encoded as UTF-8
+        (b'"\xc0\xaf"', "application/json"),  # an overlong encoding
+        (b'"\xff"', "application/json"),
+    ],
+)
+def test_json_that_is_not_utf8_is_400(raw: bytes, content_type: str) -> None:
+    problem = assert_problem(post(echo_client(), raw, content_type), 400)
+    assert "UTF-8" in problem["detail"]
+
+
+def test_lone_surrogate_escapes_round_trip() -> None:
+    response = post(
+        echo_client(), b'{"s": "\\ud800", "t": "x\\udfffy", "\\udc00": 1}', "application/json"
+    )
+    assert response.status_code == 200
+    raw = response.get_data()
+    raw.decode("utf-8")  # the response is valid UTF-8 ...
+    assert response.json["value"] == {"s": "\ud800", "t": "x\udfffy", "\udc00": 1}  # ... and JSON
+
+
+def test_surrogate_pairs_become_one_character() -> None:
+    response = post(echo_client(), b'["\\ud83d\\ude00"]', "application/json")
+    assert response.json["value"] == ["\U0001f600"]
+    assert "\U0001f600".encode() in response.get_data()
+
+
+# -- text ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "text"),
+    [
+        ("café ☃".encode(), "text/plain", "café ☃"),
+        ("café ☃".encode(), "text/plain; charset=utf-8", "café ☃"),
+        ("café".encode("latin-1"), "text/plain; charset=latin-1", "café"),
+        ("café".encode("latin-1"), 'text/plain; charset="ISO-8859-1"', "café"),
+        ("naïve".encode("cp1252"), "text/csv; charset=windows-1252", "naïve"),
+        ("日本".encode("utf-16"), "text/plain; charset=utf-16", "日本"),
+        ("日本".encode("shift_jis"), "text/html; charset=Shift_JIS", "日本"),
+        (b"<a/>", "text/xml", "<a/>"),
+    ],
+)
+def test_text_is_decoded_with_its_charset(raw: bytes, content_type: str, text: str) -> None:
+    response = post(echo_client(), raw, content_type)
+    assert response.json == {"kind": "str", "value": text}
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        ("café".encode("latin-1"), "text/plain"),
+        (b"\xff\xfe\x00", "text/plain; charset=utf-8"),
+        (b"\xe9", "text/plain; charset=ascii"),
+        (b"abc", "text/plain; charset=utf-16"),  # odd length
+        (b"+\xff", "text/plain; charset=utf-7"),
+    ],
+)
+def test_undecodable_text_is_400(raw: bytes, content_type: str) -> None:
+    assert_problem(post(echo_client(), raw, content_type), 400)
+
+
+@pytest.mark.parametrize(
+    "charset",
+    [
+        "bogus",
+        "x-user-defined-42",
+        "utf-9",
+        # bytes-to-bytes codecs: not text at all
+        "base64",
+        "rot13",
+        "hex",
+        "zlib",
+        "bz2",
+        "quopri",
+        "uu",
+        # Python codecs that are not charsets: some always fail, punycode is
+        # quadratic
+        "undefined",
+        "punycode",
+        "idna",
+        "unicode_escape",
+        "raw_unicode_escape",
+    ],
+)
+def test_unknown_or_non_text_charset_is_415(charset: str) -> None:
+    problem = assert_problem(post(echo_client(), b"xn--abc", f"text/plain; charset={charset}"), 415)
+    assert charset in problem["detail"]
+
+
+def test_charset_with_a_nul_is_415_not_500() -> None:
+    # RFC 2231 percent-encoding smuggles a NUL into the parameter value.
+    content_type = "text/plain; charset*=utf-8''utf-8%00"
+    assert_problem(post(echo_client(), b"abc", content_type), 415)
+
+
+# -- no content type, other types, empty bodies --------------------------------------
+
+
+@pytest.mark.parametrize("content_type", [None, "application/octet-stream", "image/png"])
+def test_other_bodies_are_bytes(content_type: str | None) -> None:
+    raw = bytes(range(256))
+    response = post(echo_client(), raw, content_type)
+    assert response.json == {
+        "kind": "bytes",
+        "size": 256,
+        "sha256": hashlib.sha256(raw).hexdigest(),
+    }
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/json", "text/plain", FORM, MULTIPART, "application/octet-stream"],
+)
+def test_empty_body_is_none(content_type: str | None) -> None:
+    response = post(echo_client(), b"", content_type)
+    assert response.status_code == 200
+    assert response.json == {"kind": "none"}
+
+
+# -- urlencoded forms -----------------------------------------------------------------
+
+
+def test_urlencoded_form() -> None:
+    raw = b"a=1&a=2&b=hello+world&c=%26%3D%2B&empty=&bare&caf%C3%A9=%E2%98%83&x=1;y=2"
+    response = post(echo_client(), raw, FORM)
+    assert response.json == {
+        "kind": "form",
+        "is_form": True,
+        "items": [
+            ["a", "1"],
+            ["a", "2"],
+            ["b", "hello world"],
+            ["c", "&=+"],
+            ["empty", ""],
+            ["bare", ""],
+            ["café", "☃"],
+            ["x", "1;y=2"],
+        ],
+        "files": [],
+    }
+
+
+def test_urlencoded_invalid_escapes_are_kept_literally() -> None:
+    response = post(echo_client(), b"a=%FF&b=%zz&c=%&d=%4", FORM)
+    assert response.json["items"] == [["a", "%FF"], ["b", "%zz"], ["c", "%"], ["d", "%4"]]
+
+
+def test_urlencoded_1000_fields_pass() -> None:
+    raw = "&".join(f"f{i}={i}" for i in range(1000)).encode()
+    response = post(echo_client(), raw, FORM)
+    assert response.status_code == 200
+    assert len(response.json["items"]) == 1000
+    assert response.json["items"][-1] == ["f999", "999"]
+
+
+def test_urlencoded_1000_fields_and_empty_separators_pass() -> None:
+    raw = b"&" + "&&".join(f"f{i}=" for i in range(1000)).encode() + b"&"
+    response = post(echo_client(), raw, FORM)
+    assert response.status_code == 200
+    assert len(response.json["items"]) == 1000
+
+
+def test_urlencoded_1001_fields_are_413() -> None:
+    raw = "&".join(f"f{i}" for i in range(1001)).encode()
+    assert_problem(post(echo_client(), raw, FORM), 413)
+
+
+def test_urlencoded_non_utf8_is_400() -> None:
+    problem = assert_problem(post(echo_client(), "name=café".encode("latin-1"), FORM), 400)
+    assert "UTF-8" in problem["detail"]
+
+
+# -- multipart forms ------------------------------------------------------------------
+
+
+def test_multipart_fields_and_files() -> None:
+    raw = multipart(
+        [
+            ("title", "café".encode(), None),
+            ("tag", b"a", None),
+            ("tag", b"b", None),
+            ("upload", b"\x00binary\xff", "report.bin"),
+            ("empty", b"", "empty.txt"),
+        ]
+    )
+    response = post(echo_client(), raw, MULTIPART)
+    assert response.json == {
+        "kind": "form",
+        "is_form": True,
+        "items": [["title", "café"], ["tag", "a"], ["tag", "b"]],
+        "files": [["upload", "report.bin", "\x00binary\xff"], ["empty", "empty.txt", ""]],
+    }
+
+
+def test_multipart_large_file_is_kept_whole() -> None:
+    content = bytes(range(256)) * 3500  # ~900 kB: over the in-memory field limit
+    api = Api()
+
+    @api.route("/upload", ["POST"])
+    def upload(req: Request, res: Res) -> dict[str, Any]:
+        assert req.body == MultiDict()
+        digest = hashlib.sha256(req.files["f"].read()).hexdigest()
+        req.close()
+        return {"sha256": digest}
+
+    client = TestClient(api)
+    raw = multipart([("f", content, "big.bin")])
+    response = client.post("/upload", input_stream=io.BytesIO(raw), content_type=MULTIPART)
+    assert response.json == {"sha256": hashlib.sha256(content).hexdigest()}
+
+
+def test_multipart_1000_parts_pass() -> None:
+    raw = multipart([(f"f{i}", b"v", None) for i in range(1000)])
+    response = post(echo_client(), raw, MULTIPART)
+    assert response.status_code == 200
+    assert len(response.json["items"]) == 1000
+
+
+@pytest.mark.parametrize("filename", [None, "x.txt"])
+def test_multipart_1001_parts_are_413(filename: str | None) -> None:
+    raw = multipart([(f"f{i}", b"v", filename) for i in range(1001)])
+    assert_problem(post(echo_client(), raw, MULTIPART), 413)
+
+
+def test_multipart_field_of_500_kb_passes() -> None:
+    response = post(echo_client(), multipart([("f", b"x" * 500_000, None)]), MULTIPART)
+    assert response.status_code == 200
+    assert response.json["items"] == [["f", "x" * 500_000]]
+
+
+def test_multipart_field_over_500_kb_is_413() -> None:
+    assert_problem(post(echo_client(), multipart([("f", b"x" * 500_001, None)]), MULTIPART), 413)
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (multipart([("a", b"1", None)]), "multipart/form-data"),  # no boundary
+        (multipart([("a", b"1", None)]), 'multipart/form-data; boundary=""'),
+        (multipart([("a", b"1", None)], "é"), "multipart/form-data; boundary=\xe9"),
+        (b"garbage", MULTIPART),
+        (multipart([("a", b"1", None)], "other"), MULTIPART),  # wrong boundary
+        (multipart([("a", b"1", None)])[:-9], MULTIPART),  # truncated in the data
+        (multipart([("a", b"1", None)])[:-4], MULTIPART),  # no closing "--"
+        (b'--bnd\r\nContent-Disposition: form-data; name="a"\r\n', MULTIPART),  # headers only
+        (b"--bnd\r\n\r\nvalue\r\n--bnd--\r\n", MULTIPART),  # no Content-Disposition
+        # a complete file part, then a truncated one: the file is not leaked
+        (multipart([("f", b"data", "f.txt"), ("g", b"more", "g.txt")])[:-12], MULTIPART),
+    ],
+)
+def test_malformed_multipart_is_400_not_an_empty_form(raw: bytes, content_type: str) -> None:
+    assert_problem(post(echo_client(), raw, content_type), 400)
+
+
+def test_multipart_with_no_parts_is_an_empty_form() -> None:
+    response = post(echo_client(), b"--bnd--\r\n", MULTIPART)
+    assert response.json == {"kind": "form", "is_form": True, "items": [], "files": []}
+
+
+# -- get_data() after parsing -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (b'{"a": [1, 2]}', "application/json"),
+        (b"a=1&b=%FF", FORM),
+        (multipart([("a", b"1", None), ("f", b"data", "f.txt")]), MULTIPART),
+        (b"caf\xe9", "text/plain; charset=latin-1"),
+    ],
+)
+def test_get_data_returns_raw_bytes_after_body(raw: bytes, content_type: str) -> None:
+    api = Api()
+
+    @api.route("/echo", ["POST"])
+    def echo(req: Request, res: Res) -> bytes:
+        assert req.body is not None
+        if content_type == MULTIPART:
+            assert req.files["f"].read() == b"data"
+            req.close()
+        return req.get_data()
+
+    response = TestClient(api).post(
+        "/echo", input_stream=io.BytesIO(raw), content_type=content_type
+    )
+    assert response.get_data() == raw
+
+
+# -- body limits -------------------------------------------------------------------------
+
+
+def test_default_limit_exactly_1_mib_passes() -> None:
+    response = post(echo_client(), b"x" * MIB, None)
+    assert response.status_code == 200
+    assert response.json["size"] == MIB
+
+
+def test_default_limit_plus_one_byte_is_413() -> None:
+    assert_problem(post(echo_client(), b"x" * (MIB + 1), None), 413)
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json", "text/plain", FORM, MULTIPART])
+@pytest.mark.parametrize("terminated", [False, True])
+def test_413_is_decided_from_content_length_before_reading(
+    content_type: str | None, terminated: bool
+) -> None:
+    environ: dict[str, Any] = {"wsgi.input": Unreadable(), "CONTENT_LENGTH": str(MIB + 1)}
+    if content_type is not None:
+        environ["CONTENT_TYPE"] = content_type
+    if terminated:
+        environ["wsgi.input_terminated"] = True
+    assert_problem(echo_client().post("/echo", environ_overrides=environ), 413)
+
+
+def test_api_body_limit() -> None:
+    api = Api(body_limit=100)
+
+    @api.route("/echo", ["POST"])
+    def echo(req: Request, res: Res) -> dict[str, Any]:
+        return describe(req)
+
+    client = TestClient(api)
+    assert post(client, b"x" * 100, None).json["size"] == 100
+    assert_problem(post(client, b"x" * 101, None), 413)
+
+
+@pytest.mark.parametrize(("limit", "size"), [(10, 10), (0, 0), (2 * MIB, 2 * MIB)])
+def test_route_body_limit_exactly_passes(limit: int, size: int) -> None:
+    response = post(echo_client(body_limit=limit), b"y" * size, None)
+    assert response.status_code == 200
+    assert response.json["kind"] == ("bytes" if size else "none")
+
+
+@pytest.mark.parametrize("limit", [10, 0, 2 * MIB])
+def test_route_body_limit_plus_one_is_413(limit: int) -> None:
+    assert_problem(post(echo_client(body_limit=limit), b"y" * (limit + 1), None), 413)
+
+
+def test_route_body_limit_applies_to_that_route_only() -> None:
+    api = Api()
+
+    @api.route("/small", ["POST"], body_limit=4)
+    def small(req: Request, res: Res) -> dict[str, Any]:
+        return describe(req)
+
+    @api.route("/big", ["POST"])
+    def big(req: Request, res: Res) -> dict[str, Any]:
+        return describe(req)
+
+    client = TestClient(api)
+    assert_problem(client.post("/small", data=b"12345"), 413)
+    assert client.post("/big", data=b"12345").json["size"] == 5
+
+
+def test_limit_applies_to_forms_too() -> None:
+    raw = b"a=" + b"x" * 20
+    assert_problem(post(echo_client(body_limit=20), raw, FORM), 413)
+    raw = multipart([("a", b"x" * 20, None)])
+    assert_problem(post(echo_client(body_limit=20), raw, MULTIPART), 413)
+
+
+# -- chunked bodies ----------------------------------------------------------------------
+
+
+def test_chunked_body_has_no_content_length() -> None:
+    api = Api()
+
+    @api.route("/echo", ["POST"])
+    def echo(req: Request, res: Res) -> dict[str, Any]:
+        return {"content_length": req.content_length, "data": req.get_data().decode()}
+
+    response = chunked(TestClient(api), b"hello")
+    assert response.json == {"content_length": None, "data": "hello"}
+
+
+def test_chunked_body_of_exactly_the_limit_passes_whole() -> None:
+    raw = bytes(range(256)) * (MIB // 256)
+    response = chunked(echo_client(), raw)
+    assert response.json == {
+        "kind": "bytes",
+        "size": MIB,
+        "sha256": hashlib.sha256(raw).hexdigest(),
+    }
+
+
+@pytest.mark.parametrize("size", [MIB + 1, MIB + 65_536, 3 * MIB])
+def test_chunked_body_over_the_limit_is_413_never_truncated(size: int) -> None:
+    assert_problem(chunked(echo_client(), b"z" * size), 413)
+
+
+@pytest.mark.parametrize(("size", "status"), [(0, 200), (9, 200), (10, 200), (11, 413)])
+def test_chunked_body_and_route_limit(size: int, status: int) -> None:
+    response = chunked(echo_client(body_limit=10), b"z" * size)
+    assert response.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (b'["' + b"x" * 20 + b'"]', "application/json"),
+        (b"a=" + b"x" * 20, FORM),
+        (multipart([("a", b"x" * 20, None)]), MULTIPART),
+        (b"x" * 30, "text/plain"),
+    ],
+)
+def test_chunked_bodies_over_the_limit_are_413_for_every_type(
+    raw: bytes, content_type: str
+) -> None:
+    assert_problem(
+        chunked(echo_client(body_limit=len(raw) - 1), raw, content_type=content_type), 413
+    )
+    response = chunked(echo_client(body_limit=len(raw)), raw, content_type=content_type)
+    assert response.status_code == 200
+
+
+def test_chunked_stream_read_in_pieces_is_413_past_the_limit() -> None:
+    api = Api()
+
+    @api.route("/upload", ["POST"], body_parser=False, body_limit=1000)
+    def upload(req: Request, res: Res) -> dict[str, int]:
+        total = 0
+        while chunk := req.stream.read(64):
+            total += len(chunk)
+        return {"total": total}
+
+    client = TestClient(api)
+    assert chunked(client, b"q" * 1000, path="/upload").json == {"total": 1000}
+    assert_problem(chunked(client, b"q" * 1001, path="/upload"), 413)
+
+
+def test_terminated_input_with_content_length_reads_exactly_that() -> None:
+    # A server that terminates the input and also passes Content-Length.
+    environ = {
+        "wsgi.input": io.BytesIO(b"0123456789"),
+        "CONTENT_LENGTH": "4",
+        "CONTENT_TYPE": "text/plain",
+        "wsgi.input_terminated": True,
+    }
+    response = echo_client().post("/echo", environ_overrides=environ)
+    assert response.json == {"kind": "str", "value": "0123"}
+
+
+def test_chunked_without_input_terminated_is_411() -> None:
+    problem = assert_problem(chunked(echo_client(), b"hello", terminated=False), 411)
+    assert "chunked" in problem["detail"]
+
+
+def test_chunked_without_input_terminated_is_411_for_raw_streams() -> None:
+    api = Api()
+
+    @api.route("/raw", ["POST"], body_parser=False)
+    def raw(req: Request, res: Res) -> bytes:
+        return req.stream.read()
+
+    assert_problem(chunked(TestClient(api), b"hello", path="/raw", terminated=False), 411)
+
+
+# -- bodies shorter than announced ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (b"abc", None),
+        (b'{"a": 1}', "application/json"),
+        (b"a=1", FORM),
+        (multipart([("a", b"1", None)]), MULTIPART),
+        (b"abc", "text/plain"),
+    ],
+)
+@pytest.mark.parametrize("terminated", [False, True])
+def test_content_length_larger_than_the_body_is_400(
+    raw: bytes, content_type: str | None, terminated: bool
+) -> None:
+    # Each body is complete and valid: only the missing bytes make it a 400.
+    # gunicorn sets wsgi.input_terminated on every request and its input
+    # just returns fewer bytes when the client goes away.
+    client = echo_client()
+    assert post(client, raw, content_type).status_code == 200
+    environ: dict[str, Any] = {"wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw) + 10)}
+    if content_type is not None:
+        environ["CONTENT_TYPE"] = content_type
+    if terminated:
+        environ["wsgi.input_terminated"] = True
+    assert_problem(client.post("/echo", environ_overrides=environ), 400)
+
+
+def test_content_length_larger_than_the_body_is_400_for_get_data() -> None:
+    api = Api()
+
+    @api.route("/raw", ["POST"], body_parser=False)
+    def raw(req: Request, res: Res) -> bytes:
+        return req.get_data()
+
+    response = TestClient(api).post(
+        "/raw", environ_overrides={"wsgi.input": io.BytesIO(b"abc"), "CONTENT_LENGTH": "100"}
+    )
+    assert_problem(response, 400)
+
+
+@pytest.mark.parametrize("content_length", ["abc", "-5", "1e3", " "])
+def test_invalid_content_length_is_never_a_500(content_length: str) -> None:
+    response = echo_client().post(
+        "/echo",
+        content_type="application/json",
+        environ_overrides={"wsgi.input": io.BytesIO(b"[1]"), "CONTENT_LENGTH": content_length},
+    )
+    assert response.status_code < 500

@@ -1,0 +1,703 @@
+"""``req``: werkzeug's Request, lazier, plus params/query/state/route/user/id."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+from werkzeug.exceptions import BadRequest
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.routing import Map, Rule
+from werkzeug.test import create_environ
+from werkzeug.wrappers import Request as WerkzeugRequest
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from microapi import Api, Request, Res
+from microapi.bodies import parse_query
+from microapi.testing import TestClient
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    problem: dict[str, Any] = response.json
+    assert problem["status"] == status
+    return problem
+
+
+class Unreadable(io.RawIOBase):
+    """A ``wsgi.input`` that fails the test if anything reads it."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise AssertionError("the body was read")
+
+
+# -- params ---------------------------------------------------------------------------
+
+
+def test_params_are_converted(api: Api, client: TestClient) -> None:
+    @api.route("/todos/<int:id>/tags/[tag]")
+    def todo(req: Request, res: Res) -> dict[str, Any]:
+        return {"params": req.params, "type": type(req.params["id"]).__name__}
+
+    response = client.get("/todos/42/tags/caf%C3%A9")
+    assert response.json == {"params": {"id": 42, "tag": "café"}, "type": "int"}
+
+
+def test_params_of_catch_alls_are_lists(api: Api, client: TestClient) -> None:
+    @api.route("/docs/[...slug]")
+    def docs(req: Request, res: Res) -> dict[str, Any]:
+        return req.params
+
+    @api.route("/opt/[[...slug]]")
+    def opt(req: Request, res: Res) -> dict[str, Any]:
+        return req.params
+
+    assert client.get("/docs/a/b/c").json == {"slug": ["a", "b", "c"]}
+    assert client.get("/opt").json == {"slug": []}
+    assert client.get("/opt/x").json == {"slug": ["x"]}
+
+
+def test_params_of_a_static_route_are_empty(api: Api, client: TestClient) -> None:
+    @api.route("/static")
+    def static(req: Request, res: Res) -> dict[str, Any]:
+        return {"params": req.params}
+
+    assert client.get("/static").json == {"params": {}}
+
+
+# -- query ----------------------------------------------------------------------------
+
+
+def test_query_is_a_multidict(api: Api, client: TestClient) -> None:
+    @api.route("/search")
+    def search(req: Request, res: Res) -> dict[str, Any]:
+        query = req.query
+        assert isinstance(query, MultiDict)
+        assert query is req.args
+        with pytest.raises(TypeError):
+            query["x"] = "mutated"  # type: ignore[index]
+        return {
+            "tags": query.getlist("tag"),
+            "missing": query.getlist("missing"),
+            "q": query.get("q"),
+            "n": query.get("n", type=int),
+            "blank": query["blank"],
+            "items": [list(item) for item in query.items(multi=True)],
+        }
+
+    response = client.get("/search?tag=a&q=hello+w%C3%B6rld&tag=b&n=7&blank=&tag=&x=%2B%26")
+    assert response.json == {
+        "tags": ["a", "b", ""],
+        "missing": [],
+        "q": "hello wörld",
+        "n": 7,
+        "blank": "",
+        "items": [  # grouped by key, in first-seen order
+            ["tag", "a"],
+            ["tag", "b"],
+            ["tag", ""],
+            ["q", "hello wörld"],
+            ["n", "7"],
+            ["blank", ""],
+            ["x", "+&"],
+        ],
+    }
+
+
+def test_query_keeps_invalid_escapes_literally(api: Api, client: TestClient) -> None:
+    @api.route("/q")
+    def q(req: Request, res: Res) -> dict[str, Any]:
+        return {"items": [list(item) for item in req.query.items(multi=True)]}
+
+    response = client.get("/q?a=%FF&b=%zz&c=%&d=%C3&e=a;b")
+    assert response.json == {
+        "items": [["a", "%FF"], ["b", "%zz"], ["c", "%"], ["d", "%C3"], ["e", "a;b"]]
+    }
+
+
+@pytest.mark.parametrize("attribute", ["query", "args", "values", "full_path"])
+@pytest.mark.parametrize("raw", ["a=\xff", "a=1&b=caf\xe9", "\xc3", "x=\xed\xa0\x80"])
+def test_non_utf8_query_string_is_400(
+    api: Api, client: TestClient, attribute: str, raw: str
+) -> None:
+    @api.route("/q")
+    def q(req: Request, res: Res) -> dict[str, Any]:
+        return {"value": str(getattr(req, attribute))}
+
+    problem = assert_problem(client.get("/q", environ_overrides={"QUERY_STRING": raw}), 400)
+    assert "UTF-8" in problem["detail"]
+
+
+def test_non_utf8_query_string_is_fine_when_nobody_reads_it(api: Api, client: TestClient) -> None:
+    @api.route("/q")
+    def q(req: Request, res: Res) -> dict[str, Any]:
+        return {"path": req.path}
+
+    response = client.get("/q", environ_overrides={"QUERY_STRING": "a=\xff"})
+    assert response.json == {"path": "/q"}
+
+
+def test_utf8_query_string_passes_through_wsgi_latin1(api: Api, client: TestClient) -> None:
+    @api.route("/q")
+    def q(req: Request, res: Res) -> dict[str, Any]:
+        return {"items": [list(item) for item in req.query.items(multi=True)]}
+
+    raw = "name=café&☃=日本".encode().decode("latin-1")
+    response = client.get("/q", environ_overrides={"QUERY_STRING": raw})
+    assert response.json == {"items": [["name", "café"], ["☃", "日本"]]}
+
+
+# -- state, route, user, id -------------------------------------------------------------
+
+
+def test_state_carries_values_from_middleware_and_is_per_request(
+    api: Api, client: TestClient
+) -> None:
+    @api.middleware
+    def tag(req: Request, res: Res, next: Any) -> None:
+        assert vars(req.state) == {}
+        req.state.tenant = req.headers.get("X-Tenant")
+        next()
+
+    @api.route("/whoami")
+    def whoami(req: Request, res: Res) -> dict[str, Any]:
+        return vars(req.state)
+
+    assert client.get("/whoami", headers={"X-Tenant": "acme"}).json == {"tenant": "acme"}
+    assert client.get("/whoami").json == {"tenant": None}
+
+
+def test_route_is_the_matched_route(api: Api, client: TestClient) -> None:
+    @api.route("/todos/[id]", name="todo")
+    def todo(req: Request, res: Res) -> dict[str, Any]:
+        route = req.route
+        assert route is not None
+        return {
+            "name": route.name,
+            "endpoint": route.endpoint,
+            "path": route.path,
+            "rule": route.rule,
+            "handler": route.handler is todo,
+        }
+
+    assert client.get("/todos/3").json == {
+        "name": "todo",
+        "endpoint": "todo",
+        "path": "/todos/[id]",
+        "rule": "/todos/<id>",
+        "handler": True,
+    }
+
+
+@pytest.mark.parametrize(("method", "status"), [("GET", 404), ("DELETE", 405)])
+def test_route_is_none_when_nothing_matched(
+    api: Api, client: TestClient, method: str, status: int
+) -> None:
+    seen: list[Any] = []
+
+    @api.middleware
+    def spy(req: Request, res: Res, next: Any) -> None:
+        seen.append((req.route, req.params, req.user))
+        next()
+
+    @api.route("/exists")
+    def exists(req: Request, res: Res) -> str:
+        return "ok"
+
+    path = "/missing" if status == 404 else "/exists"
+    assert_problem(client.open(path, method=method), status)
+    assert seen == [(None, {}, None)]
+
+
+def test_user_is_none_unless_middleware_sets_it(api: Api, client: TestClient) -> None:
+    @api.middleware
+    def auth(req: Request, res: Res, next: Any) -> None:
+        if req.headers.get("Authorization") == "Bearer good":
+            req.user = {"id": 1}
+        next()
+
+    @api.route("/me")
+    def me(req: Request, res: Res) -> dict[str, Any]:
+        return {"user": req.user}
+
+    assert client.get("/me").json == {"user": None}
+    assert client.get("/me", headers={"Authorization": "Bearer good"}).json == {"user": {"id": 1}}
+    assert client.get("/me").json == {"user": None}
+
+
+def test_id_is_32_hex_digits_stable_within_a_request(api: Api, client: TestClient) -> None:
+    ids: list[str] = []
+
+    @api.middleware
+    def outer(req: Request, res: Res, next: Any) -> None:
+        ids.append(req.id)
+        next()
+        ids.append(req.id)
+
+    @api.route("/id")
+    def handler(req: Request, res: Res) -> dict[str, str]:
+        ids.append(req.id)
+        return {"id": req.id}
+
+    first = client.get("/id").json["id"]
+    second = client.get("/id").json["id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", first)
+    assert ids == [first] * 3 + [second] * 3
+    assert first != second
+
+
+def test_id_exists_on_404(api: Api, client: TestClient) -> None:
+    ids: list[str] = []
+
+    @api.middleware
+    def spy(req: Request, res: Res, next: Any) -> None:
+        ids.append(req.id)
+        next()
+
+    assert_problem(client.get("/nope"), 404)
+    assert len(ids) == 1
+    assert re.fullmatch(r"[0-9a-f]{32}", ids[0])
+
+
+# -- url_for ----------------------------------------------------------------------------
+
+
+def _url_api() -> Api:
+    api = Api()
+
+    @api.route("/todos/<int:id>", name="todo")
+    def todo(req: Request, res: Res) -> dict[str, str]:
+        return {
+            "req": req.url_for("todo", id=req.params["id"] + 1),
+            "req_query": req.url_for("todo", id=1, page=2),
+            "api": api.url_for("todo", id=5),
+            "docs": req.url_for("docs", slug=["a", "b c"]),
+        }
+
+    @api.route("/docs/[...slug]", name="docs")
+    def docs(req: Request, res: Res) -> str:
+        return "docs"
+
+    return api
+
+
+def test_url_for_without_a_mount() -> None:
+    assert TestClient(_url_api()).get("/todos/1").json == {
+        "req": "/todos/2",
+        "req_query": "/todos/1?page=2",
+        "api": "/todos/5",
+        "docs": "/docs/a/b%20c",
+    }
+
+
+@pytest.mark.parametrize("base_url", ["http://localhost/api", "http://localhost/api/"])
+def test_req_url_for_includes_script_name(base_url: str) -> None:
+    response = TestClient(_url_api()).get("/todos/1", base_url=base_url)
+    assert response.json == {
+        "req": "/api/todos/2",
+        "req_query": "/api/todos/1?page=2",
+        "api": "/todos/5",
+        "docs": "/api/docs/a/b%20c",
+    }
+
+
+def test_req_url_for_under_dispatcher_middleware() -> None:
+    outer = WerkzeugResponse("outer")
+    app = DispatcherMiddleware(outer, {"/v1/api": _url_api()})
+    response = TestClient(app).get("/v1/api/todos/9")
+    assert response.json["req"] == "/v1/api/todos/10"
+    assert response.json["api"] == "/todos/5"
+
+
+@pytest.mark.parametrize("script_name", ["/café", "/a b", "/x%2Fy"])
+def test_req_url_for_builds_like_werkzeug_map_adapter(script_name: str) -> None:
+    # werkzeug's own url building (bind_to_environ) leaves the root path as
+    # decoded and quotes the rule part; req.url_for does the same.
+    environ_script = wsgi(script_name)
+    response = TestClient(_url_api()).get(
+        "/todos/1", environ_overrides={"SCRIPT_NAME": environ_script}
+    )
+    adapter = Map([Rule("/todos/<int:id>", endpoint="todo")]).bind_to_environ(
+        create_environ(
+            "/todos/1", "http://localhost/", environ_overrides={"SCRIPT_NAME": environ_script}
+        )
+    )
+    assert response.json["req"] == adapter.build("todo", {"id": 2}) == f"{script_name}/todos/2"
+
+
+def test_req_url_for_needs_an_api() -> None:
+    with pytest.raises(RuntimeError, match="Api"):
+        Request({}).url_for("todo")
+
+
+# -- laziness --------------------------------------------------------------------------
+
+
+def test_body_is_not_read_unless_asked(api: Api, client: TestClient) -> None:
+    @api.route("/upload", ["POST"])
+    def upload(req: Request, res: Res) -> dict[str, Any]:
+        return {"method": req.method, "length": req.content_length, "type": req.mimetype}
+
+    response = client.post(
+        "/upload",
+        content_type="application/json",
+        environ_overrides={"wsgi.input": Unreadable(), "CONTENT_LENGTH": str(10**12)},
+    )
+    assert response.json == {"method": "POST", "length": 10**12, "type": "application/json"}
+
+
+def test_body_is_not_read_for_404_or_405(api: Api, client: TestClient) -> None:
+    @api.route("/only-get")
+    def only_get(req: Request, res: Res) -> str:
+        return "ok"
+
+    overrides = {"wsgi.input": Unreadable(), "CONTENT_LENGTH": "100"}
+    assert_problem(client.post("/missing", environ_overrides=overrides), 404)
+    assert_problem(client.post("/only-get", environ_overrides=overrides), 405)
+
+
+def test_nothing_is_computed_at_construction() -> None:
+    # Nonsense that werkzeug's eager __init__ would trip on (a port that is
+    # not a number is fine for it; an environ value that is not latin-1 is not).
+    environ = {"PATH_INFO": "/\u20ac", "SCRIPT_NAME": "/\u20ac", "REQUEST_METHOD": "GET"}
+    with pytest.raises(UnicodeEncodeError):
+        WerkzeugRequest(environ)
+    req = Request(environ)
+    assert req.method == "GET"
+    with pytest.raises(UnicodeEncodeError):
+        _ = req.path
+
+
+def test_lazy_attributes_can_be_assigned() -> None:
+    req = Request({"PATH_INFO": "/a", "REQUEST_METHOD": "post"})
+    assert (req.path, req.method) == ("/a", "POST")
+    req.path = "/b"
+    req.method = "PUT"
+    req.state.x = 1
+    assert (req.path, req.method, req.state.x) == ("/b", "PUT", 1)
+    assert req.environ["werkzeug.request"] is req
+
+
+def test_body_parser_false_leaves_the_stream_unread() -> None:
+    api = Api()
+    reads: list[int] = []
+
+    class Recording(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            data = super().read(size)
+            reads.append(len(data))
+            return data
+
+        def readinto(self, buffer: Any) -> int:
+            size = super().readinto(buffer)
+            reads.append(size)
+            return size
+
+    @api.middleware
+    def look(req: Request, res: Res, next: Any) -> None:
+        assert req.content_length == 11
+        next()
+
+    @api.route("/hook", ["POST"], body_parser=False)
+    def hook(req: Request, res: Res) -> dict[str, Any]:
+        assert reads == []
+        first = req.stream.read(5)
+        rest = req.stream.read()
+        return {"first": first.decode(), "rest": rest.decode()}
+
+    response = TestClient(api).post(
+        "/hook",
+        content_type="application/json",
+        environ_overrides={"wsgi.input": Recording(b"hello world"), "CONTENT_LENGTH": "11"},
+    )
+    assert response.json == {"first": "hello", "rest": " world"}
+
+
+def test_body_parser_false_get_data_is_the_raw_bytes(api: Api, client: TestClient) -> None:
+    @api.route("/hook", ["POST"], body_parser=False)
+    def hook(req: Request, res: Res) -> bytes:
+        return req.get_data()
+
+    raw = b'{"sig": "\xff\x00"'
+    response = client.post("/hook", data=raw, content_type="application/json")
+    assert response.get_data() == raw
+
+
+def test_body_parser_false_still_honours_the_limit(api: Api, client: TestClient) -> None:
+    @api.route("/hook", ["POST"], body_parser=False, body_limit=4)
+    def hook(req: Request, res: Res) -> bytes:
+        return req.stream.read()
+
+    assert client.post("/hook", data=b"1234").get_data() == b"1234"
+    assert_problem(client.post("/hook", data=b"12345"), 413)
+
+
+def test_body_on_a_body_parser_false_route_is_a_clear_error(
+    api: Api, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    @api.route("/webhooks/stripe", ["POST"], body_parser=False)
+    def stripe(req: Request, res: Res) -> dict[str, Any]:
+        return {"body": req.body}
+
+    with caplog.at_level(logging.ERROR, logger="microapi.error"):
+        response = client.post("/webhooks/stripe", data=b"{}", content_type="application/json")
+    problem = assert_problem(response, 500)
+    assert "body_parser" not in response.get_data(as_text=True)  # no internals leak
+    assert problem["title"] == "Internal Server Error"
+    [record] = [r for r in caplog.records if r.exc_info]
+    assert record.exc_info is not None
+    error = record.exc_info[1]
+    assert isinstance(error, RuntimeError)
+    assert "'/webhooks/stripe'" in str(error)
+    assert "body_parser=False" in str(error)
+    assert "req.stream" in str(error)
+
+
+# -- agreement with werkzeug -------------------------------------------------------------
+
+
+def wsgi(text: str) -> str:
+    """A str as a WSGI environ value: its UTF-8 bytes as latin-1."""
+    return text.encode().decode("latin-1")
+
+
+latin1_bytes_as_str = st.binary(max_size=12).map(lambda raw: raw.decode("latin-1"))
+
+path_pieces = st.sampled_from(
+    [
+        "/", "//", "a", "todos", "42", "é", "日本", "%", "%2F", "%FF", "%zz", "..", ".",
+        " ", "+", ";", "~", "?", "#", "\x00", "\t", "@", ":", "[id]",
+    ]
+)  # fmt: skip
+paths = st.one_of(
+    st.lists(path_pieces, max_size=6).map(lambda parts: wsgi("".join(parts))),
+    latin1_bytes_as_str,
+)
+
+query_pieces = st.sampled_from(
+    [
+        "a", "b", "key", "=", "&", "&&", ";", "+", "%", "%FF", "%zz", "%2", "%20", "%2B",
+        "%26", "%3D", "%C3%A9", "%E2%98", "é", "☃", " ", "/", "?", "#", "\x7f", "==",
+    ]
+)  # fmt: skip
+query_strings = st.lists(query_pieces, max_size=12).map("".join)
+
+header_values = st.one_of(
+    st.sampled_from(["", " ", "a", "x, y", '"q"', "é".encode().decode("latin-1")]),
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=12),
+)
+
+OPTIONAL_KEYS: dict[str, st.SearchStrategy[Any]] = {
+    "REQUEST_METHOD": st.sampled_from(
+        ["GET", "get", "Post", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "PROPFIND", ""]
+    ),
+    "SCRIPT_NAME": st.one_of(
+        st.sampled_from(["", "/", "/api", "/api/", "/a b", wsgi("/café"), "/%41"]), paths
+    ),
+    "PATH_INFO": paths,
+    "QUERY_STRING": st.one_of(
+        query_strings.map(wsgi), latin1_bytes_as_str, st.sampled_from(["a=\xff", "\xc3"])
+    ),
+    "wsgi.url_scheme": st.sampled_from(["http", "https", "ws", "wss"]),
+    "SERVER_NAME": st.sampled_from(
+        ["localhost", "example.com", "127.0.0.1", "[::1]", "/run/app.sock", "", wsgi("ü.de")]
+    ),
+    "SERVER_PORT": st.sampled_from(["80", "443", "8080", "", "abc", "0", "65535"]),
+    "HTTP_HOST": st.one_of(
+        st.sampled_from(
+            [
+                "example.com",
+                "Example.COM:8443",
+                "example.com:80",
+                "example.com:443",
+                "[::1]:5000",
+                "bad host",
+                "évil.com",
+                "a@b",
+                "",
+                "localhost:",
+            ]
+        ),
+        header_values,
+    ),
+    "REMOTE_ADDR": st.sampled_from(["127.0.0.1", "::1", "10.0.0.7", ""]),
+    "CONTENT_TYPE": st.one_of(
+        st.sampled_from(
+            [
+                "application/json",
+                "application/json; charset=utf-8",
+                'TEXT/Plain; Charset="latin-1"',
+                "multipart/form-data; boundary=x",
+                "application/x-www-form-urlencoded",
+                "garbage;;=",
+                "",
+            ]
+        ),
+        header_values,
+    ),
+    "CONTENT_LENGTH": st.sampled_from(["0", "12", "-1", "abc", " 5", "1e3", "9" * 20, ""]),
+    "HTTP_COOKIE": st.one_of(
+        st.sampled_from(
+            ["a=1; b=2", "a=1; a=2", "=bad; ;x", 'q="quo\\"ted"', "session=; x=%FF", ""]
+        ),
+        header_values,
+    ),
+    "HTTP_TRANSFER_ENCODING": st.sampled_from(["chunked", "gzip, chunked", "identity"]),
+    "HTTP_X_FORWARDED_FOR": st.sampled_from(["1.2.3.4", "1.2.3.4, 5.6.7.8", ""]),
+    "HTTP_X_CUSTOM_HEADER": header_values,
+    "HTTP_ACCEPT": header_values,
+}
+
+
+@st.composite
+def environs(draw: st.DrawFn) -> dict[str, Any]:
+    environ: dict[str, Any] = {"wsgi.input": io.BytesIO(b"")}
+    for key, strategy in OPTIONAL_KEYS.items():
+        if draw(st.booleans()):
+            environ[key] = draw(strategy)
+    return environ
+
+
+ATTRIBUTES = [
+    "method",
+    "scheme",
+    "server",
+    "root_path",
+    "path",
+    "script_root",
+    "query_string",
+    "remote_addr",
+    "url",
+    "base_url",
+    "host",
+    "host_url",
+    "root_url",
+    "is_secure",
+    "cookies",
+    "mimetype",
+    "mimetype_params",
+    "content_type",
+    "content_length",
+    "access_route",
+]
+
+
+def outcome(obj: Any, name: str) -> tuple[str, Any]:
+    """What reading *name* gives: a comparable value, or the error type."""
+    try:
+        value = getattr(obj, name)
+    except Exception as exc:
+        return ("raises", type(exc))
+    if isinstance(value, MultiDict):
+        return ("multidict", list(value.items(multi=True)))
+    return ("value", value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(environs())
+def test_attributes_agree_with_werkzeug(environ: dict[str, Any]) -> None:
+    ours = Request(dict(environ))
+    theirs = WerkzeugRequest(dict(environ))
+    for name in ATTRIBUTES:
+        assert outcome(ours, name) == outcome(theirs, name), name
+    assert list(ours.headers.items()) == list(theirs.headers.items())
+    raw_query = environ.get("QUERY_STRING", "").encode("latin-1")
+    for name in ("args", "full_path"):
+        try:
+            raw_query.decode()
+        except UnicodeDecodeError:
+            # werkzeug's UnicodeDecodeError would be a 500; ours is a 400.
+            assert outcome(theirs, name) == ("raises", UnicodeDecodeError)
+            assert outcome(ours, name) == ("raises", BadRequest)
+        else:
+            assert outcome(ours, name) == outcome(theirs, name)
+
+
+@settings(max_examples=200, deadline=None)
+@given(environs(), st.permutations(ATTRIBUTES))
+def test_attributes_do_not_depend_on_reading_order(
+    environ: dict[str, Any], order: list[str]
+) -> None:
+    reference = {name: outcome(Request(dict(environ)), name) for name in ATTRIBUTES}
+    req = Request(dict(environ))
+    assert {name: outcome(req, name) for name in order} == reference
+
+
+def werkzeug_args(query_string: str) -> list[tuple[str, str]]:
+    environ = {"QUERY_STRING": query_string, "wsgi.input": io.BytesIO(b"")}
+    return list(WerkzeugRequest(environ).args.items(multi=True))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(query_strings, st.text(max_size=20)))
+def test_parse_query_equals_werkzeug_args(query: str) -> None:
+    environ_value = wsgi(query)
+    parsed = parse_query(environ_value)
+    assert isinstance(parsed, ImmutableMultiDict)
+    assert list(parsed.items(multi=True)) == werkzeug_args(environ_value)
+    assert parsed.to_dict(flat=False) == WerkzeugRequest(
+        {"QUERY_STRING": environ_value}
+    ).args.to_dict(flat=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=20))
+def test_parse_query_of_raw_bytes(raw: bytes) -> None:
+    environ_value = raw.decode("latin-1")
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        with pytest.raises(BadRequest, match="UTF-8"):
+            parse_query(environ_value)
+    else:
+        assert list(parse_query(environ_value).items(multi=True)) == werkzeug_args(environ_value)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "&",
+        "a",
+        "a=",
+        "=",
+        "=b",
+        "a=1&a=2&a=",
+        "a=1;b=2",
+        "a+b=c+d",
+        "a%20b=c%2Bd",
+        "%FF=%zz",
+        "%=%%",
+        "a=%E2%98",
+        "a=%C3%A9&%C3%A9=1",
+        "&&a=1&&",
+        "a==b",
+        "key=a&KEY=b",
+        "x=\x7f",
+    ],
+)
+def test_parse_query_examples_equal_werkzeug(query: str) -> None:
+    assert list(parse_query(query).items(multi=True)) == werkzeug_args(query)
+
+
+def test_uploaded_files_are_closed_with_the_response(api: Api, client: TestClient) -> None:
+    files: list[Any] = []
+
+    @api.route("/upload", methods=["POST"])
+    def upload(req: Request, res: Res) -> dict[str, str]:
+        files.append(req.files["f"])
+        return {"name": req.files["f"].filename or ""}
+
+    response = client.post("/upload", data={"f": (io.BytesIO(b"x"), "a.txt")})
+    assert response.json == {"name": "a.txt"}
+    assert files[0].stream.closed
