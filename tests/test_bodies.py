@@ -17,6 +17,7 @@ from werkzeug.datastructures import MultiDict
 
 from microapi import Api, Request, Res
 from microapi.testing import TestClient, TestResponse
+from tests.helpers import Unreadable, assert_problem
 
 MIB = 1024 * 1024
 
@@ -61,24 +62,6 @@ def echo_client(**options: Any) -> TestClient:
 def post(client: TestClient, data: bytes, content_type: str | None) -> TestResponse:
     """POST exactly *data* (no multipart re-encoding by the test client)."""
     return client.post("/echo", input_stream=io.BytesIO(data), content_type=content_type)
-
-
-def assert_problem(response: TestResponse, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    problem: dict[str, Any] = response.json
-    assert problem["status"] == status
-    return problem
-
-
-class Unreadable(io.RawIOBase):
-    """A ``wsgi.input`` that fails the test if anything reads it."""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        raise AssertionError("the body was read")
 
 
 def chunked(

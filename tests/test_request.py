@@ -21,25 +21,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from microapi import Api, Request, Res
 from microapi.bodies import parse_query
 from microapi.testing import TestClient
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    problem: dict[str, Any] = response.json
-    assert problem["status"] == status
-    return problem
-
-
-class Unreadable(io.RawIOBase):
-    """A ``wsgi.input`` that fails the test if anything reads it."""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        raise AssertionError("the body was read")
-
+from tests.helpers import Unreadable, assert_problem
 
 # -- params ---------------------------------------------------------------------------
 
