@@ -13,7 +13,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from werkzeug.exceptions import (
@@ -252,13 +252,13 @@ class Api(Scope):
         )
         req.method = method = environ.get("REQUEST_METHOD", "GET").upper()
         found = self._table.match(path, method)
-        if type(found) is tuple:
+        if isinstance(found, Miss):
+            req._miss = found
+            target = self._miss_target
+        else:
             entry, req.params = found
             req.route = entry.route
             target = entry.target
-        else:
-            req._miss = found  # type: ignore[attr-defined]
-            target = self._miss_target
         try:
             target(req, res)
             if res._sent is None:
@@ -296,7 +296,7 @@ class Api(Scope):
     def _answer_miss(self, req: Request, res: Res) -> None:
         # The terminal of the chain for paths that match no route: 404, 405,
         # the automatic OPTIONS, or a trailing-slash 308.
-        miss: Miss = req._miss  # type: ignore[attr-defined]
+        miss = cast(Miss, req._miss)
         if not HTTP_TOKEN.fullmatch(req.method):
             raise MethodNotImplemented(f"{req.method!r} is not an HTTP method")
         if miss.redirect is not None:

@@ -25,6 +25,7 @@ from .bodies import StrictFormDataParser, parse_body, parse_query
 
 if TYPE_CHECKING:
     from .app import Api
+    from .routetable import Miss
     from .routing import Route
 
 __all__ = ["Request"]
@@ -95,6 +96,8 @@ class Request(_WerkzeugRequest):
     route: Route | None = None
     #: The :class:`~microapi.Api` dispatching the request, or ``None``.
     api: Api | None = None
+    # Why no route matched; read by the answer at the chain's end.
+    _miss: Miss | None = None
     #: Form limits (werkzeug's defaults, enforced for urlencoded bodies too).
     max_form_memory_size: int | None = 500_000
     max_form_parts = 1000
@@ -117,34 +120,42 @@ class Request(_WerkzeugRequest):
 
         @_lazy
         def method(self) -> str:
+            """The request method, uppercased."""
             return self.environ.get("REQUEST_METHOD", "GET").upper()
 
         @_lazy
         def scheme(self) -> str:
+            """The URL scheme: ``http`` or ``https``."""
             return self.environ.get("wsgi.url_scheme", "http")
 
         @_lazy
         def server(self) -> tuple[str, int | None] | None:
+            """The server's ``(host, port)``, or ``None``."""
             return _get_server(self.environ)
 
         @_lazy
         def root_path(self) -> str:
+            """The mount prefix (``SCRIPT_NAME``), without a trailing slash."""
             return decode_wsgi(self.environ.get("SCRIPT_NAME") or "").rstrip("/")
 
         @_lazy
         def path(self) -> str:
+            """The path below the mount prefix, always starting with ``/``."""
             return "/" + decode_wsgi(self.environ.get("PATH_INFO") or "").lstrip("/")
 
         @_lazy
         def query_string(self) -> bytes:
+            """The raw query string, as bytes."""
             return self.environ.get("QUERY_STRING", "").encode("latin1")
 
         @_lazy
         def headers(self) -> EnvironHeaders:
+            """The request headers."""
             return EnvironHeaders(self.environ)
 
         @_lazy
         def remote_addr(self) -> str | None:
+            """The client's address, as the server saw it."""
             return self.environ.get("REMOTE_ADDR")
 
     @_lazy
