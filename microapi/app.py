@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from types import ModuleType
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
@@ -162,6 +164,35 @@ class Api(Scope):
         """Every registered route, in registration order."""
         return list(self._routes)
 
+    def middleware_for(self, route: Route) -> list[MiddlewareSpec]:
+        """The middleware that may run for *route*, outermost first.
+
+        For a static route the ``match=`` patterns are decided; for a route
+        with parameters, middleware whose pattern may match is included.
+        """
+        static = _is_static(route)
+        return [
+            spec
+            for spec in (*self._middleware, *route.middleware)
+            if spec.matcher is None
+            or not static
+            or any(spec.matcher(rule) for rule in route.spec.rules)
+        ]
+
+    def discover(self, source: str | os.PathLike[str] | ModuleType, prefix: str = "/api") -> None:
+        """Register file-system routes, the Next.js Pages Router way.
+
+        ``hello.py`` → ``/api/hello``, ``todos/index.py`` → ``/api/todos``,
+        ``todos/[id].py`` → ``/api/todos/<id>``; see :mod:`microapi.discover`.
+
+        :param source: a directory path, or an importable package (module
+            object or dotted name).
+        :param prefix: the path prefix of every discovered route.
+        """
+        from .discover import discover
+
+        discover(self, source, prefix=prefix)
+
     def url_for(self, name: str, **params: Any) -> str:
         """Build the path of route *name*, relative to the app.
 
@@ -186,17 +217,12 @@ class Api(Scope):
     # -- composition --------------------------------------------------------------
 
     def _layers(self, route: Route) -> list[Layer]:
-        # A static route's path is known, so its matchers are decided now.
-        static = all("<" not in rule for rule in route.spec.rules)
-        layers: list[Layer] = []
-        for spec in (*self._middleware, *route.middleware):
-            if spec.matcher is None:
-                layers.append((spec.func, None))
-            elif not static:
-                layers.append((spec.func, spec.matcher))
-            elif any(spec.matcher(rule) for rule in route.spec.rules):
-                layers.append((spec.func, None))
-        return layers
+        # A static route's path is known, so its matchers are decided now;
+        # a dynamic route's are checked per request.
+        static = _is_static(route)
+        return [
+            (spec.func, None if static else spec.matcher) for spec in self.middleware_for(route)
+        ]
 
     def _freeze(self) -> None:
         with self._freeze_lock:
@@ -378,3 +404,7 @@ class Api(Scope):
             exc_info=exc,
             extra={"request_id": req.id},
         )
+
+
+def _is_static(route: Route) -> bool:
+    return all("<" not in rule for rule in route.spec.rules)

@@ -319,3 +319,20 @@ def test_odd_bytes_never_produce_a_500(path: str, header: str, query: str, metho
     environ["HTTP_COOKIE"] = header
     app_iter, status, _ = run_wsgi_app(api, environ, buffered=True)
     assert int(status[:3]) < 500, (path, query, header, status, b"".join(app_iter))
+
+
+def test_middleware_for_lists_what_may_run(api: Api) -> None:
+    def everywhere(req: Request, res: Res, next: Any) -> None:
+        next()
+
+    def admin(req: Request, res: Res, next: Any) -> None:
+        next()
+
+    api.middleware(everywhere)
+    api.middleware(admin, match="/admin/:path*")
+    static = api.add_route("/admin/users", lambda req, res: None, name="static")
+    public = api.add_route("/public", lambda req, res: None, name="public")
+    dynamic = api.add_route("/[section]/users", lambda req, res: None, name="dynamic")
+    assert [spec.func for spec in api.middleware_for(static)] == [everywhere, admin]
+    assert [spec.func for spec in api.middleware_for(public)] == [everywhere]
+    assert [spec.func for spec in api.middleware_for(dynamic)] == [everywhere, admin]
