@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import subprocess
 import sys
@@ -18,8 +19,10 @@ STARTUP_SECONDS = 20
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, int]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """Start gunicorn on a free port (port 0) and stop it afterwards."""
+    # gunicorn ≥ 25 opens a control socket under $XDG_RUNTIME_DIR (else ~/.gunicorn).
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path_factory.mktemp("gunicorn"))}
     process = subprocess.Popen(
         [
             sys.executable,
@@ -36,6 +39,7 @@ def server() -> Iterator[tuple[str, int]]:
             "examples.hello.wsgi:api",
         ],
         cwd=ROOT,
+        env=env,
         stderr=subprocess.PIPE,
         text=True,
     )

@@ -1,0 +1,505 @@
+"""The ``microapi`` command: run, serve and inspect an app.
+
+::
+
+    microapi run wsgi:api --reload          # werkzeug's dev server, restarts on changes
+    microapi serve wsgi:api --workers 4     # gunicorn: gthread workers, access log
+    microapi routes wsgi:api                # methods, path, name, handler, middleware
+    microapi routes wsgi:api --json
+    microapi openapi wsgi:api --output openapi.json
+    python -m microapi routes 'myapp:create_api("dev")'
+
+``APP`` is ``MODULE:NAME``, imported with the current directory first on
+``sys.path`` (as gunicorn and ``flask run`` do).  ``NAME`` defaults to
+``api``; it may be a dotted attribute, or a factory: a callable that is not
+an ``Api`` and takes no arguments is called, and ``NAME(...)`` calls it with
+literal arguments.
+
+Exit status: ``0`` on success, ``2`` for usage errors and an ``APP`` that
+cannot be loaded (one line on stderr, never a traceback), ``1`` when an
+output file cannot be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import inspect
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from . import __version__
+from .app import Api
+from .routing import Route, describe
+from .types import WSGIApp
+
+__all__ = ["ACCESS_LOG_FORMAT", "main"]
+
+#: gunicorn's access log format for ``microapi serve``: the combined log
+#: format, the duration in milliseconds, and the response's ``X-Request-ID``
+#: (``-`` until the ``request_id()`` middleware is installed).  Reuse it as
+#: ``access_log_format`` when configuring gunicorn yourself.
+ACCESS_LOG_FORMAT = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms '
+    "request_id=%({x-request-id}o)s"
+)
+
+# The order methods are listed in, rather than alphabetical.
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+class _CliError(Exception):
+    """A mistake the user can fix (a bad ``APP``): one line, exit status 2."""
+
+
+# -- loading APP ------------------------------------------------------------------------
+
+
+def _load(spec: str) -> Any:
+    """Import ``MODULE:NAME`` and return the object, factories called."""
+    module_name, colon, target = spec.partition(":")
+    if not colon:
+        target = "api"
+    if "/" in module_name or os.sep in module_name or os.path.isfile(module_name):
+        dotted = module_name.removesuffix(".py").replace(os.sep, ".").replace("/", ".")
+        raise _CliError(f"APP takes a module name, not a file: try '{dotted}:{target or 'api'}'")
+    if not all(part.isidentifier() for part in module_name.split(".")):
+        raise _CliError(f"{spec!r} is not MODULE:NAME, for example 'wsgi:api'")
+    names, call = _parse_target(target, spec)
+    module = _import(module_name)
+    obj: Any = module
+    for index, name in enumerate(names):
+        try:
+            obj = getattr(obj, name)
+        except AttributeError:
+            missing = ".".join(names[: index + 1])
+            raise _CliError(
+                f"module {module_name!r} has no attribute {missing!r}; "
+                + _suggest_api(module, module_name)
+            ) from None
+    if call is not None:
+        if not callable(obj):
+            raise _CliError(f"{spec!r}: {'.'.join(names)} is not callable")
+        return _call(obj, spec, *call)
+    if not isinstance(obj, Api) and callable(obj) and _binds(obj, 0):
+        return _call(obj, spec, (), {})
+    return obj
+
+
+def _parse_target(
+    target: str, spec: str
+) -> tuple[list[str], tuple[tuple[Any, ...], dict[str, Any]] | None]:
+    """Split ``a.b`` or ``a.b(1, x="y")`` into names and literal arguments."""
+    try:
+        node = ast.parse(target.strip(), mode="eval").body
+    except (SyntaxError, ValueError):  # ValueError: a NUL byte
+        raise _CliError(f"{spec!r} is not MODULE:NAME, for example 'wsgi:api'") from None
+    call = None
+    if isinstance(node, ast.Call):
+        try:
+            args = tuple(ast.literal_eval(arg) for arg in node.args)
+            kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}
+        except ValueError:
+            raise _CliError(f"{spec!r}: factory arguments must be Python literals") from None
+        if len(kwargs) != len(node.keywords):
+            raise _CliError(f"{spec!r}: factory arguments must be Python literals")
+        call = (args, kwargs)
+        node = node.func
+    names: list[str] = []
+    while isinstance(node, ast.Attribute):
+        names.insert(0, node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        raise _CliError(f"{spec!r} is not MODULE:NAME, for example 'wsgi:api'")
+    names.insert(0, node.id)
+    return names, call
+
+
+def _import(module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # NOTE: only a missing APP module (or one of its packages) is the
+        # user's typo; a missing import *inside* it is an error in their code.
+        if exc.name and (module_name + ".").startswith(exc.name + "."):
+            raise _CliError(
+                f"cannot import {module_name!r}: no module named {exc.name!r} "
+                f"(run microapi from the directory that contains it: {os.getcwd()})"
+            ) from None
+        raise _CliError(f"error while importing {module_name!r}: {_one_line(exc)}") from None
+    except Exception as exc:  # anything the user's module raises while importing
+        raise _CliError(f"error while importing {module_name!r}: {_one_line(exc)}") from None
+
+
+def _call(factory: Callable[..., Any], spec: str, args: Any, kwargs: dict[str, Any]) -> Any:
+    try:
+        return factory(*args, **kwargs)
+    except Exception as exc:  # the user's factory failed
+        raise _CliError(f"error while calling the factory in {spec!r}: {_one_line(exc)}") from None
+
+
+def _binds(func: Callable[..., Any], count: int) -> bool:
+    """Whether *func* accepts *count* positional arguments (``False`` if unknown)."""
+    try:
+        inspect.signature(func).bind(*range(count))
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _suggest_api(module: Any, module_name: str) -> str:
+    found = [name for name, value in vars(module).items() if isinstance(value, Api)]
+    if found:
+        return "it has " + ", ".join(f"'{module_name}:{name}'" for name in found)
+    return f"name your Api or its factory after the colon: '{module_name}:NAME'"
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message (file:line)`` for an exception from the user's code."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split()).removesuffix(":")
+    if isinstance(exc, SyntaxError):  # its message already says where
+        return text
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
+    # NOTE: the deepest frame in the project says more than one in a library.
+    cwd = os.getcwd() + os.sep
+    ours = [frame for frame in frames if frame.filename.startswith(cwd)]
+    frame = (ours or frames)[-1]  # never empty: the frame that imported or called is there
+    return f"{text} ({frame.filename.removeprefix(cwd)}:{frame.lineno})"
+
+
+def _wsgi(obj: Any, spec: str) -> WSGIApp:
+    """Return *obj* if it is a WSGI app: an ``Api`` or ``app(environ, start_response)``."""
+    app: WSGIApp = obj
+    if isinstance(obj, Api):
+        return app
+    if callable(obj):
+        try:
+            inspect.signature(obj)
+        except (TypeError, ValueError):  # a builtin: nothing to check
+            return app
+        if _binds(obj, 2):
+            return app
+        raise _CliError(
+            f"{spec!r} takes {inspect.signature(obj)}: neither app(environ, start_response) "
+            "nor a factory without arguments; give a factory its arguments in APP, "
+            "as in 'wsgi:create_api(\"prod\")'"
+        )
+    raise _CliError(
+        f"{spec!r} is {_a(obj)}, not a WSGI app; point APP at an Api, "
+        "app(environ, start_response), or a factory returning one"
+    )
+
+
+def _api(obj: Any, spec: str, command: str) -> Api:
+    if isinstance(obj, Api):
+        return obj
+    raise _CliError(f"{command} needs a microapi Api, and {spec!r} is {_a(obj)}")
+
+
+def _a(obj: Any) -> str:
+    if obj is None:  # a factory that forgot to return
+        return "None"
+    name = type(obj).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    from werkzeug.serving import is_running_from_reloader, run_simple
+
+    try:
+        app = _wsgi(_load(args.app), args.app)
+    except _CliError as exc:
+        # NOTE: in the reloader's child, keep serving (like ``flask run``) so
+        # that fixing the file restarts the server instead of killing it.
+        if not (args.reload and is_running_from_reloader()):
+            raise
+        _error(str(exc))
+        app = _failed_app(str(exc))
+    else:
+        if args.debug and hasattr(app, "debug"):
+            setattr(app, "debug", True)  # noqa: B010 - any app with a debug flag, Flask's too
+        elif args.debug:
+            _warn(f"--debug has no effect: {args.app!r} has no debug attribute")
+    if not is_running_from_reloader():
+        debug = "on" if args.debug else "off"
+        print(f" * Serving {args.app!r} (debug {debug})", file=sys.stderr, flush=True)
+    run_simple(args.host, args.port, app, use_reloader=args.reload, threaded=True)
+    return 0
+
+
+def _failed_app(message: str) -> WSGIApp:
+    """A WSGI app answering 500 with *message*, while the reloader waits for a fix."""
+    body = f"microapi could not load the app: {message}\n".encode()
+
+    def failed(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        headers = [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+        ]
+        start_response("500 Internal Server Error", headers)
+        return [body]
+
+    return failed
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+
+    # NOTE: APP is imported here, before gunicorn forks (``preload_app``), so
+    # that a bad APP is one clear line and exit 2 rather than workers failing
+    # to boot; workers share the loaded code.  Open connections after the
+    # fork (lazily), not at import time.
+    app = _wsgi(_load(args.app), args.app)
+    options = {
+        "bind": args.bind or ["127.0.0.1:8000"],
+        "workers": args.workers or _default_workers(),
+        "worker_class": "gthread",
+        "threads": args.threads,
+        "timeout": args.timeout,
+        "accesslog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "preload_app": True,
+    }
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        """gunicorn through its application API, configured from *options*."""
+
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> WSGIApp:
+            return app
+
+    Server(prog="microapi serve").run()
+    return 0
+
+
+def _default_workers() -> int:
+    """``WEB_CONCURRENCY`` when set (as gunicorn honours it), else 2 x cores + 1."""
+    if concurrency := os.environ.get("WEB_CONCURRENCY"):
+        if not concurrency.isdigit() or int(concurrency) < 1:
+            raise _CliError(f"WEB_CONCURRENCY must be a positive integer, not {concurrency!r}")
+        return int(concurrency)
+    try:
+        cores = len(os.sched_getaffinity(0))  # the cores this process may use
+    except AttributeError:  # pragma: no cover - macOS and Windows
+        cores = os.cpu_count() or 1
+    return 2 * cores + 1
+
+
+def _routes(args: argparse.Namespace) -> int:
+    api = _api(_load(args.app), args.app, "routes")
+    rows = [_route_row(api, route) for route in api.routes()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"No routes in {args.app!r}.")
+        return 0
+    header = ["Methods", "Path", "Name", "Handler", "Middleware"]
+    table = [
+        [
+            ",".join(row["methods"]),
+            row["path"],
+            row["name"],
+            row["handler"],
+            ", ".join(row["middleware"]) or "-",
+        ]
+        for row in rows
+    ]
+    widths = [max(len(line[column]) for line in [header, *table]) for column in range(5)]
+    for line in [header, ["-" * width for width in widths], *table]:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def _route_row(api: Api, route: Route) -> dict[str, Any]:
+    return {
+        "methods": sorted(route.methods, key=_method_key),
+        "path": route.path,
+        "name": route.name,
+        "handler": describe(route.handler),
+        "middleware": [describe(spec.func) for spec in api.middleware_for(route)],
+    }
+
+
+def _method_key(method: str) -> tuple[int, str]:
+    return (_METHOD_ORDER.index(method) if method in _METHOD_ORDER else len(_METHOD_ORDER), method)
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    obj = _load(args.app)
+    generate = getattr(obj, "openapi", None)
+    if not callable(generate):
+        _api(obj, args.app, "openapi")
+        _error(
+            "OpenAPI generation arrives with the validation release; "
+            f"microapi {__version__} cannot generate it yet"
+        )
+        return 2
+    text = json.dumps(generate(), indent=2, ensure_ascii=False) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        with open(args.output, "w", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as exc:
+        _error(f"cannot write {args.output}: {exc.strerror or exc}")
+        return 1
+    return 0
+
+
+# -- the parser -------------------------------------------------------------------------
+
+_APP_HELP = "the app as MODULE:NAME, e.g. wsgi:api (NAME defaults to api; a factory is called)"
+
+_EPILOG = """\
+APP is MODULE:NAME, imported from the current directory: wsgi:api,
+examples.hello.wsgi:api, or a factory: 'myapp:create_api()'.
+
+examples:
+  microapi run wsgi:api --reload
+  microapi serve wsgi:api --bind 0.0.0.0:8000 --workers 4
+  microapi routes wsgi:api --json
+  microapi openapi wsgi:api --output openapi.json
+"""
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="microapi",
+        description="Run, serve and inspect a microapi app.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"microapi {__version__} (Python {_python()})"
+    )
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    commands.required = True
+
+    run = commands.add_parser(
+        "run",
+        help="run the development server",
+        description="Run werkzeug's development server. Not for production: use serve.",
+    )
+    run.add_argument("app", metavar="APP", help=_APP_HELP)
+    run.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
+    run.add_argument("--port", type=_port, default=8000, help="port (default: %(default)s)")
+    run.add_argument("--reload", action="store_true", help="restart when a Python file changes")
+    run.add_argument("--debug", action="store_true", help="put tracebacks in 500 responses")
+    run.set_defaults(handler=_run)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve with gunicorn (production)",
+        description=(
+            "Serve with gunicorn: gthread workers, an access log on stdout with the "
+            "X-Request-ID response header (set by the request_id() middleware)."
+        ),
+    )
+    serve.add_argument("app", metavar="APP", help=_APP_HELP)
+    serve.add_argument(
+        "--bind",
+        action="append",
+        metavar="HOST:PORT",
+        help="address to listen on, repeatable (default: 127.0.0.1:8000)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help="worker processes (default: $WEB_CONCURRENCY, else 2 x cores + 1)",
+    )
+    serve.add_argument(
+        "--threads", type=_positive, default=2, metavar="T", help="threads per worker (default: 2)"
+    )
+    serve.add_argument(
+        "--timeout",
+        type=_positive,
+        default=30,
+        metavar="S",
+        help="restart a worker silent for S seconds (default: 30)",
+    )
+    serve.set_defaults(handler=_serve)
+
+    routes = commands.add_parser(
+        "routes",
+        help="list routes, handlers and middleware",
+        description="List every route: methods, path as declared, name, handler, and the "
+        "middleware that may run for it (outermost first).",
+    )
+    routes.add_argument("app", metavar="APP", help=_APP_HELP)
+    routes.add_argument("--json", action="store_true", help="print a JSON list instead")
+    routes.set_defaults(handler=_routes)
+
+    openapi = commands.add_parser(
+        "openapi",
+        help="print the OpenAPI document",
+        description="Print the app's OpenAPI document (api.openapi()) as JSON.",
+    )
+    openapi.add_argument("app", metavar="APP", help=_APP_HELP)
+    openapi.add_argument("--output", "-o", metavar="FILE", help="write to FILE, not stdout")
+    openapi.set_defaults(handler=_openapi)
+    return parser
+
+
+def _python() -> str:
+    return ".".join(str(part) for part in sys.version_info[:3])
+
+
+def _error(message: str) -> None:
+    print(f"microapi: error: {message}", file=sys.stderr, flush=True)
+
+
+def _warn(message: str) -> None:
+    print(f"microapi: warning: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``microapi`` command and return its exit status.
+
+    :param argv: the arguments after the program name; ``sys.argv[1:]``
+        when ``None``.
+    :returns: ``0`` on success, ``2`` for usage errors and an ``APP`` that
+        cannot be loaded, ``1`` when an output file cannot be written.
+    """
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else 0
+    # NOTE: APP is found relative to where the command runs, as with
+    # gunicorn and ``flask run``; the console script's own directory is not.
+    cwd = os.getcwd()
+    if not sys.path or sys.path[0] not in ("", cwd):
+        sys.path.insert(0, cwd)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except _CliError as exc:
+        _error(str(exc))
+        return 2
