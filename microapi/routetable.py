@@ -55,7 +55,7 @@ _REDIRECT_SAFE = "!$&'()*+,/:;=@"
 class Entry:
     """One werkzeug rule of a route, with what dispatch needs to run it."""
 
-    __slots__ = ("converters", "has_params", "route", "rule", "target")
+    __slots__ = ("before", "converters", "has_params", "route", "rule", "target")
 
     def __init__(self, route: Route, rule: Rule) -> None:
         #: The route the rule belongs to.
@@ -71,6 +71,9 @@ class Entry:
         self.has_params = bool(self.converters or route.spec.list_params)
         #: The composed chain for the route; set by the app when it freezes.
         self.target: Any = None
+        #: Methods of the rules registered before this one for the same path
+        #: shape; werkzeug's 405 includes them when a converter rejects a value.
+        self.before: frozenset[str] = frozenset()
 
     def params(self, values: list[str]) -> dict[str, Any] | None:
         """Convert matched strings; ``None`` when a converter rejects one."""
@@ -267,6 +270,7 @@ class RouteTable:
                     )
                     node.dynamic.append(dynamic)
                     node = dynamic.node
+            entry.before = frozenset(node.allowed)
             for method in entry.rule.methods or ():
                 node.by_method.setdefault(method, entry)
                 node.allowed.add(method)
@@ -297,7 +301,8 @@ class RouteTable:
             entry, values = found
         params = entry.params(values) if entry.has_params else {}
         if params is None:
-            return Miss(allowed)
+            # werkzeug: a converter rejecting a value ends the search.
+            return self._strip_slash(path, method, allowed | entry.before)
         return entry, params
 
     def _miss(self, path: str, method: str, allowed: set[str]) -> Miss:
@@ -307,8 +312,11 @@ class RouteTable:
                 found = _walk(self._root, merged.split("/"), 0, [], method, allowed)
             except _SlashRequired:
                 return Miss(redirect=quote(merged + "/", safe=_REDIRECT_SAFE))
-            if False:
+            if found is not None and found[0].rule.merge_slashes is not False:
                 return Miss(redirect=quote(merged, safe=_REDIRECT_SAFE))
+        return self._strip_slash(path, method, allowed)
+
+    def _strip_slash(self, path: str, method: str, allowed: set[str]) -> Miss:
         if not allowed and len(path) > 1 and path.endswith("/"):
             # Next.js: "/todos/" redirects to "/todos" when that route exists.
             stripped = path[:-1]
@@ -316,6 +324,13 @@ class RouteTable:
             try:
                 found = _walk(self._root, stripped.split("/"), 0, [], method, other)
             except _SlashRequired:
+                # The path without the slash redirects back to it: no loop.
+                return Miss(allowed)
+            if found is not None and found[0].has_params and found[0].params(found[1]) is None:
+                # A converter rejects a value: werkzeug answers the stripped
+                # path 404, or 405 for the rules before this one; only the
+                # 405 is worth a redirect.
+                other |= found[0].before
                 found = None
             if found is not None or other:
                 return Miss(redirect=quote(stripped, safe=_REDIRECT_SAFE))
