@@ -26,6 +26,7 @@ from werkzeug.routing import (
     FloatConverter,
     IntegerConverter,
     Map,
+    PathConverter,
     Rule,
     ValidationError,
 )
@@ -45,6 +46,17 @@ class AsciiFloatConverter(FloatConverter):
     """werkzeug's ``float`` converter, for ASCII digits only."""
 
     regex = r"[0-9]+\.[0-9]+"
+
+
+class CatchAllConverter(PathConverter):
+    """Next.js catch-alls (``[...slug]``): one or more non-empty segments.
+
+    Unlike werkzeug's ``path``, it refuses a trailing slash and empty
+    segments, so ``/docs/a/`` gets the trailing-slash 308 to ``/docs/a`` and
+    ``/docs/a//b`` the merge-slashes 308 to ``/docs/a/b``, as in Next.js.
+    """
+
+    regex = r"[^/]+(?:/[^/]+)*"
 
 
 _MERGE_SLASHES = re.compile("/{2,}")
@@ -188,7 +200,11 @@ class RouteTable:
     def __init__(self) -> None:
         #: The werkzeug map: rule syntax, converters, URL building.
         self.map = Map(
-            converters={"int": AsciiIntegerConverter, "float": AsciiFloatConverter},
+            converters={
+                "int": AsciiIntegerConverter,
+                "float": AsciiFloatConverter,
+                "catchall": CatchAllConverter,
+            },
             redirect_defaults=False,
         )
         #: Every rule in registration order.
@@ -227,12 +243,13 @@ class RouteTable:
             shape = tuple(part.content for part in rule._parts)
             for method in sorted(rule.methods or ()):
                 other = self._claimed.get((shape, method))
-                if other is not None and not (method == "HEAD" and "GET" in route.methods):
+                if other is None or _takes_over_head(route, other, method):
+                    claims.append(((shape, method), route))
+                elif not _automatic_head(route, method):
                     raise ValueError(
                         f"{culprit}: {method} {route.path} is already registered "
                         f"by handler {describe(other.handler)} (as {other.path!r})"
                     )
-                claims.append(((shape, method), route))
         for rule in rules:
             rule.map = None  # type: ignore[assignment]  # bound again by Map.add
             self.map.add(rule)
@@ -272,7 +289,10 @@ class RouteTable:
                     node = dynamic.node
             entry.before = frozenset(node.allowed)
             for method in entry.rule.methods or ():
-                node.by_method.setdefault(method, entry)
+                if method == "HEAD" and not _automatic_head(entry.route, method):
+                    node.by_method[method] = entry  # a declared HEAD beats GET's
+                else:
+                    node.by_method.setdefault(method, entry)
                 node.allowed.add(method)
             if not entry.rule.arguments:
                 # NOTE: werkzeug matches the rule with slashes merged, so
@@ -339,6 +359,16 @@ class RouteTable:
     def route_named(self, name: str) -> Route | None:
         """The route registered under *name*, or ``None``."""
         return self._names.get(name)
+
+
+def _automatic_head(route: Route, method: str) -> bool:
+    # werkzeug adds HEAD to every GET rule; the route did not declare it.
+    return method == "HEAD" and "HEAD" not in route.methods
+
+
+def _takes_over_head(route: Route, other: Route, method: str) -> bool:
+    # A declared HEAD replaces the automatic one, whichever came first.
+    return _automatic_head(other, method) and not _automatic_head(route, method)
 
 
 def _group_order(name: str) -> int:

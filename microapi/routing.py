@@ -84,10 +84,10 @@ def compile_path(path: str) -> PathSpec:
             continue
         if match := _OPTIONAL_CATCH_ALL.fullmatch(segment):
             optional = _param_name(match[1], path)
-            converted = f"<path:{optional}>"
+            converted = f"<catchall:{optional}>"
             list_params.add(optional)
         elif match := _CATCH_ALL.fullmatch(segment):
-            converted = f"<path:{_param_name(match[1], path)}>"
+            converted = f"<catchall:{_param_name(match[1], path)}>"
             list_params.add(match[1])
         elif match := _DYNAMIC.fullmatch(segment):
             out.append(f"<{_param_name(match[1], path)}>")

@@ -70,6 +70,7 @@ SAMPLES = {
     "int": ["0", "7", "42", "007", "\u0663", "-1", "1.5"],
     "float": ["0.25", "1.5", "1", "\u0663.5", "1.\u0663"],
     "path": ["a", "a/b", "a//b", "a/", "/a", ""],
+    "catchall": ["a", "a/b", "a//b", "a/", "/a", ""],
     "any(a,b)": ["a", "b", "ab", ""],
     "int(max=9)": ["3", "42", "\u0663"],
     "float(max=1.0)": ["0.25", "1.5"],
@@ -284,7 +285,18 @@ def test_url_for_reaches_every_route(
     api = Api()
     # A converter that rejects a value it matched ends werkzeug's search with
     # a 404, shadowing the routes after it: leave converter arguments out.
-    routes = add_all(api, [spec for spec in specs if "(max=" not in spec[0]], echo)
+    # A path or catch-all before other parameters makes URLs ambiguous
+    # ("/a/b/c" for <path:x>/<y>): url_for cannot round-trip those either.
+    routes = add_all(
+        api,
+        [
+            spec
+            for spec in specs
+            if "(max=" not in spec[0]
+            and not re.search(r"<(?:path|catchall):\w+>.*<", compile_path(spec[0]).rules[-1])
+        ],
+        echo,
+    )
     client = TestClient(api)
     for route in routes:
         method = min(route.methods - {"HEAD"}, default="HEAD")

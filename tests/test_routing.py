@@ -33,16 +33,16 @@ def echo(req: Request, res: Res) -> None:
         ("/todos/[id]", PathSpec(("/todos/<id>",))),
         ("/todos/[id]/", PathSpec(("/todos/<id>/",))),
         ("/orgs/[org]/repos/<int:id>", PathSpec(("/orgs/<org>/repos/<int:id>",))),
-        ("/docs/[...slug]", PathSpec(("/docs/<path:slug>",), frozenset({"slug"}))),
+        ("/docs/[...slug]", PathSpec(("/docs/<catchall:slug>",), frozenset({"slug"}))),
         (
             "/docs/[[...slug]]",
-            PathSpec(("/docs", "/docs/<path:slug>"), frozenset({"slug"}), frozenset({"slug"})),
+            PathSpec(("/docs", "/docs/<catchall:slug>"), frozenset({"slug"}), frozenset({"slug"})),
         ),
         (
             "/[[...slug]]",
-            PathSpec(("/", "/<path:slug>"), frozenset({"slug"}), frozenset({"slug"})),
+            PathSpec(("/", "/<catchall:slug>"), frozenset({"slug"}), frozenset({"slug"})),
         ),
-        ("/a/[_x1]/[...rest_2]", PathSpec(("/a/<_x1>/<path:rest_2>",), frozenset({"rest_2"}))),
+        ("/a/[_x1]/[...rest_2]", PathSpec(("/a/<_x1>/<catchall:rest_2>",), frozenset({"rest_2"}))),
     ],
 )
 def test_compile_path(path: str, spec: PathSpec) -> None:
@@ -208,10 +208,25 @@ def test_optional_catch_all_claims_the_path_without_segments(api: Api) -> None:
         api.add_route("/docs/[[...slug]]", echo, name="docs")
 
 
-def test_head_is_claimed_by_a_get_route(api: Api) -> None:
+@pytest.mark.parametrize("head_first", [True, False])
+def test_declared_head_takes_over_from_get_in_any_order(api: Api, head_first: bool) -> None:
+    def head(req: Request, res: Res) -> None:
+        res.set_header("X-Head", "declared").end()
+
+    if head_first:
+        api.add_route("/x", head, ["HEAD"], name="header")
     api.add_route("/x", echo, name="getter")
+    if not head_first:
+        api.add_route("/x", head, ["HEAD"], name="header")
+    client = TestClient(api)
+    assert client.head("/x").headers["X-Head"] == "declared"
+    assert client.get("/x").json == {"route": "getter", "params": {}}
+
+
+def test_head_declared_twice_is_refused(api: Api) -> None:
+    api.add_route("/x", echo, ["HEAD"], name="one")
     with pytest.raises(ValueError, match="HEAD /x is already registered"):
-        api.add_route("/x", echo, ["HEAD"], name="header")
+        api.add_route("/x", echo, ["HEAD"], name="two")
 
 
 def test_default_names_must_not_collide(api: Api) -> None:
@@ -603,3 +618,17 @@ def test_unicode_digits_fall_through_to_a_string_route(api: Api, client: TestCli
     api.add_route("/users/[name]", echo, name="by_name")
     assert client.get("/users/\u0663").json == {"route": "by_name", "params": {"name": "\u0663"}}
     assert client.get("/users/3").json == {"route": "echo", "params": {"id": 3}}
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [("/docs/a/", "/docs/a"), ("/docs/a//b", "/docs/a/b"), ("/opt/a/b/", "/opt/a/b")],
+)
+def test_catch_alls_redirect_trailing_and_doubled_slashes(
+    api: Api, client: TestClient, path: str, location: str
+) -> None:
+    api.add_route("/docs/[...slug]", echo, name="docs")
+    api.add_route("/opt/[[...slug]]", echo, name="opt")
+    response = client.get(path)
+    assert (response.status_code, response.headers["Location"]) == (308, location)
+    assert client.get(location).json["params"]["slug"] == location.split("/")[2:]
