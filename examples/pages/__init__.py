@@ -1,0 +1,1 @@
+"""The article's samples as file-system routes: ``api.discover`` over ``api/``."""

@@ -1,0 +1,30 @@
+"""``app/api/todos/route.ts``: the list, straight from the database.
+
+``prisma.todo.findMany()`` becomes one SQL query; POST creates a todo.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from examples.pages.lib.db import connect
+from microapi import Request, Res
+
+from ._todos import as_todo, read_changes
+
+
+def GET(req: Request, res: Res) -> list[dict[str, Any]]:
+    """Every todo, oldest first: ``Response.json(todos)``."""
+    with connect() as db:
+        return [as_todo(row) for row in db.execute("SELECT * FROM todos ORDER BY id")]
+
+
+def POST(req: Request, res: Res) -> Res:
+    """Create a todo from ``{"title": ...}``; 201 with its ``Location``."""
+    changes = read_changes(req.body, partial=False)
+    title, done = changes["title"], changes.get("done", False)
+    with connect() as db:
+        cursor = db.execute("INSERT INTO todos (title, done) VALUES (?, ?)", (title, done))
+    todo = {"id": cursor.lastrowid, "title": title, "done": done}
+    location = req.url_for("todos.[id]", id=todo["id"])
+    return res.status(201).set_header("Location", location).json(todo)

@@ -1,0 +1,1 @@
+"""Code the routes share, outside the routes folder (the article's ``lib/``)."""

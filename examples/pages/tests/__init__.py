@@ -1,0 +1,1 @@
+"""Tests for the pages example, sample by sample, through HTTP."""

@@ -1,0 +1,48 @@
+"""The Next.js API Routes article, file by file: ``gunicorn examples.pages.wsgi:api``.
+
+Every file under ``api/`` is a route, found by :meth:`microapi.Api.discover`.
+The article's samples, one by one::
+
+    article                         here                            route
+    pages/api/hello.ts              api/hello.py                    /api/hello
+    app/api/hello/route.ts          api/hello-app.py                /api/hello-app
+      (GET; POST echoing {received: body})
+    pages/api/users/[id].ts         api/users/[id].py               /api/users/[id]
+    middleware.ts, lib/auth.ts      api/private/_middleware.py,     /api/private/...
+      (/api/:path*, Bearer token)     lib/auth.py
+    app/api/user/route.ts           api/private/user.py             /api/private/user
+    app/api/contact/route.ts        api/contact.py                  /api/contact
+    app/api/todos/route.ts,         api/todos/index.py,             /api/todos
+      todos/[id]/route.ts,            api/todos/[id].py,            /api/todos/[id]
+      lib/prisma.ts                   lib/db.py (SQLite)
+    error handling (try/catch)      api/errors/upstream.py,         /api/errors/upstream
+                                      api/errors/crash.py           /api/errors/crash
+
+Settings (environment): ``PAGES_DATABASE``, the SQLite file for todos and
+contact messages (default ``<tempdir>/microapi-pages/pages.sqlite3``), and
+``PAGES_API_TOKEN``, the bearer token of ``/api/private`` (default
+``let-me-in``; a demo constant, not a secret).
+
+Wired later, as the features land:
+
+- ``app/api/openai/route.ts`` (a proxy to an external API, key kept on the
+  server): with the outbound HTTP helper (the ``proxy`` extra).
+- Rate limiting, CSRF tokens and CORS for the contact form: with
+  ``microapi.middleware`` (``rate_limit``, ``csrf``, ``cors``).
+- Real tokens (``verifyToken``, JWT-style) for ``/api/private``: with
+  ``api.tokens`` and ``bearer_auth``; ``lib/auth.py`` compares a constant.
+- Schemas for the contact form and todos (``body=``): with marshmallow
+  validation; the routes validate by hand for now.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from microapi import Api
+
+#: The folder whose files are the routes.
+ROUTES = Path(__file__).parent / "api"
+
+api = Api()
+api.discover(ROUTES, prefix="/api")
