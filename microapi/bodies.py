@@ -69,7 +69,7 @@ def parse_query(query_string: str) -> ImmutableMultiDict[str, str]:
         return ImmutableMultiDict(_pairs(query_string, None))
     # PERF: nothing to unquote, so a split gives what parse_qsl gives, and
     # filling the MultiDict's underlying dict of lists directly skips its
-    # per-pair Python loop.
+    # Python __init__ and per-pair loop.
     values: dict[str, list[str]] = {}
     for field in query_string.split("&"):
         if field:
@@ -78,8 +78,8 @@ def parse_query(query_string: str) -> ImmutableMultiDict[str, str]:
                 values[name].append(value)
             else:
                 values[name] = [value]
-    result: ImmutableMultiDict[str, str] = ImmutableMultiDict()
-    dict.update(result, values)
+    result: ImmutableMultiDict[str, str] = ImmutableMultiDict.__new__(ImmutableMultiDict)
+    dict.__init__(result, values)
     return result
 
 

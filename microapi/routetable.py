@@ -179,16 +179,18 @@ def _walk(
             continue
         if dynamic.suffixed and match.groups()[-1] == "/":
             rest, rest_index = [""], 0
-        found = _walk(
-            dynamic.node,
-            rest,
-            rest_index,
+        matched = (
             [*values, *match.group(*dynamic.groups)]
             if len(dynamic.groups) > 1
-            else [*values, match.group(dynamic.groups[0])],
-            method,
-            allowed,
+            else [*values, match.group(dynamic.groups[0])]
         )
+        if rest_index == count:
+            # PERF: the usual last-segment parameter; a miss here falls
+            # through to the full end-of-path check in the recursion.
+            entry = dynamic.node.by_method.get(method)
+            if entry is not None:
+                return entry, matched
+        found = _walk(dynamic.node, rest, rest_index, matched, method, allowed)
         if found is not None:
             return found
     return None
