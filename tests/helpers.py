@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 from typing import Any
 
 
@@ -23,3 +24,13 @@ class Unreadable(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         raise AssertionError("the body was read")
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    """Stop a server process: SIGTERM, a bounded wait, then SIGKILL."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

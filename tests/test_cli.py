@@ -23,6 +23,7 @@ import microapi
 from microapi import Api
 from microapi.cli import ACCESS_LOG_FORMAT, main
 from microapi.testing import TestClient
+from tests.helpers import stop
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).with_name("microapi")
@@ -284,12 +285,7 @@ def server(args: list[str], cwd: Path, logs: Path) -> Iterator[subprocess.Popen[
         try:
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop(process)
 
 
 def wait_until_answering(

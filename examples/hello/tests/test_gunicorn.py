@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import stop
+
 ROOT = Path(__file__).resolve().parents[3]
 STARTUP_SECONDS = 20
 
@@ -58,12 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
         assert port is not None, "gunicorn did not start:\n" + "".join(seen)
         yield "127.0.0.1", port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         process.stderr.close()
 
 
