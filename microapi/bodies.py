@@ -79,7 +79,7 @@ def parse_query(query_string: str) -> ImmutableMultiDict[str, str]:
             else:
                 values[name] = [value]
     result: ImmutableMultiDict[str, str] = ImmutableMultiDict.__new__(ImmutableMultiDict)
-    dict.__init__(result, values)
+    dict.update(result, values)
     return result
 
 

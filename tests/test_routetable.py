@@ -169,8 +169,11 @@ def build(specs: list[tuple[str, set[str]]]) -> tuple[RouteTable, Map, dict[str,
                 raise
             continue
         routes[route.name] = route
+    # werkzeug gives HEAD to the first rule with it; microapi to a declared
+    # HEAD whatever the order. Adding those rules first makes werkzeug agree.
+    for route in sorted(routes.values(), key=lambda route: "HEAD" not in route.methods):
         for rule in route.spec.rules:
-            oracle.add(Rule(rule, endpoint=route.name, methods=methods))
+            oracle.add(Rule(rule, endpoint=route.name, methods=route.methods))
     table.compile()
     return table, oracle, routes
 

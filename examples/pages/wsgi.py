@@ -15,18 +15,21 @@ The article's samples, one by one::
     app/api/todos/route.ts,         api/todos/index.py,             /api/todos
       todos/[id]/route.ts,            api/todos/[id].py,            /api/todos/[id]
       lib/prisma.ts                   lib/db.py (SQLite)
+    app/api/openai/route.ts         api/openai.py                   /api/openai
+      (a proxy to an external API,    (microapi.proxy.forward; the
+      key kept on the server)         ``proxy`` extra)
     error handling (try/catch)      api/errors/upstream.py,         /api/errors/upstream
                                       api/errors/crash.py           /api/errors/crash
 
 Settings (environment): ``PAGES_DATABASE``, the SQLite file for todos and
-contact messages (default ``<tempdir>/microapi-pages/pages.sqlite3``), and
+contact messages (default ``<tempdir>/microapi-pages/pages.sqlite3``);
 ``PAGES_API_TOKEN``, the bearer token of ``/api/private`` (default
-``let-me-in``; a demo constant, not a secret).
+``let-me-in``; a demo constant, not a secret); ``OPENAI_API_KEY``, the key
+``/api/openai`` sends to OpenAI (unset: that route answers 503), and
+``OPENAI_API_URL``, where it sends it (default OpenAI's chat completions URL).
 
 Wired later, as the features land:
 
-- ``app/api/openai/route.ts`` (a proxy to an external API, key kept on the
-  server): with the outbound HTTP helper (the ``proxy`` extra).
 - Rate limiting, CSRF tokens and CORS for the contact form: with
   ``microapi.middleware`` (``rate_limit``, ``csrf``, ``cors``).
 - Real tokens (``verifyToken``, JWT-style) for ``/api/private``: with

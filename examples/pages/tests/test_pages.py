@@ -58,6 +58,7 @@ def test_the_files_are_the_routes() -> None:
         ("/api/errors/upstream", "errors.upstream"),
         ("/api/hello", "hello"),
         ("/api/hello-app", "hello-app"),
+        ("/api/openai", "openai"),
         ("/api/private/user", "private.user"),
         ("/api/todos", "todos.index"),
         ("/api/todos/[id]", "todos.[id]"),
