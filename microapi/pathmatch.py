@@ -111,17 +111,18 @@ class Matcher:
         self.sources = tuple(sources)
         parts = [_inline(s) if isinstance(s, re.Pattern) else _translate(s) for s in self.sources]
         try:
-            self._regex = re.compile("|".join(f"(?:{part})" for part in parts))
+            # One optional trailing slash, never the path's first character:
+            # Next.js matches paths after stripping the trailing slash.
+            self._regex = re.compile(
+                "(?:" + "|".join(f"(?:{part})" for part in parts) + ")(?:(?<!^)/)?"
+            )
         except re.error as exc:
             raise ValueError(f"matcher {list(self.sources)!r}: {exc}") from None
 
     def __call__(self, path: str) -> bool:
         """Whether *path* matches, as a whole, with or without one trailing slash."""
-        # NOTE: Next.js matches paths after stripping the trailing slash; a
-        # route declared as "/admin/" must not escape "/admin/:path*".
-        return self._regex.fullmatch(path) is not None or (
-            len(path) > 1 and path[-1] == "/" and self._regex.fullmatch(path[:-1]) is not None
-        )
+        # NOTE: a route declared as "/admin/" must not escape "/admin/:path*".
+        return self._regex.fullmatch(path) is not None
 
     def with_prefix(self, prefix: str) -> Matcher:
         """The same matcher for paths under *prefix* (a router's).

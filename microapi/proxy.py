@@ -155,7 +155,8 @@ def get_pool() -> urllib3.PoolManager:
     if not hasattr(urllib3.HTTPResponse, "read1"):  # added in urllib3 2.3
         raise ImportError("microapi.proxy needs urllib3 2.3 or later: pip install -U urllib3")
     pool = _pools.setdefault(pid, urllib3.PoolManager(num_pools=32, maxsize=32, retries=False))
-    for other in [key for key in _pools if key != pid]:
+    # A copy: another thread may add or drop a pool meanwhile.
+    for other in [key for key in list(_pools) if key != pid]:
         # Inherited from the parent: closing the child's copies of its
         # sockets leaves the parent's connections open.
         stale = _pools.pop(other, None)

@@ -336,7 +336,8 @@ class RouteTable:
                 return Miss(redirect=quote(merged + "/", safe=_REDIRECT_SAFE))
             if found is not None and found[0].rule.merge_slashes is not False:
                 return Miss(redirect=quote(merged, safe=_REDIRECT_SAFE))
-        return self._strip_slash(path, method, allowed)
+        # "/todos//" goes to "/todos" in one hop, like "/todos/".
+        return self._strip_slash(merged, method, allowed)
 
     def _strip_slash(self, path: str, method: str, allowed: set[str]) -> Miss:
         if not allowed and len(path) > 1 and path.endswith("/"):

@@ -441,8 +441,14 @@ def test_trailing_slash_redirect_for_dynamic_routes(api: Api, client: TestClient
 def test_trailing_slash_redirect_only_for_existing_paths(api: Api, client: TestClient) -> None:
     api.add_route("/todos", echo)
     assert_problem(client.get("/nothing/"), 404)
-    assert_problem(client.get("/todos//"), 404)
+    assert_problem(client.get("/nothing//"), 404)
     assert_problem(client.get("/"), 404)
+
+
+def test_doubled_trailing_slash_redirects_in_one_hop(api: Api, client: TestClient) -> None:
+    api.add_route("/todos", echo)
+    response = client.get("/todos//?page=2")
+    assert (response.status_code, response.headers["Location"]) == (308, "/todos?page=2")
 
 
 def test_no_redirect_loop_when_a_converter_rejects_the_value(api: Api, client: TestClient) -> None:
