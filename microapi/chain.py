@@ -163,9 +163,45 @@ def _as_async(target: Target) -> AsyncTarget:
     return run
 
 
-def compose(layers: Sequence[Layer], handler: Handler, loops: EventLoops) -> Target:
+def _handler_target(handler: Handler, prepare: Target | None) -> Target:
+    if prepare is None:
+
+        def call_handler(req: Request, res: Res) -> None:
+            _finish_handler(res, handler(req, res), handler)
+
+        return call_handler
+
+    def prepare_and_call(req: Request, res: Res) -> None:
+        prepare(req, res)
+        _finish_handler(res, handler(req, res), handler)
+
+    return prepare_and_call
+
+
+def _async_handler_target(handler: Handler, prepare: Target | None) -> AsyncTarget:
+    if prepare is None:
+
+        async def call_handler(req: Request, res: Res) -> None:
+            _finish_handler(res, await handler(req, res), handler)
+
+        return call_handler
+
+    async def prepare_and_call(req: Request, res: Res) -> None:
+        prepare(req, res)
+        _finish_handler(res, await handler(req, res), handler)
+
+    return prepare_and_call
+
+
+def compose(
+    layers: Sequence[Layer], handler: Handler, loops: EventLoops, prepare: Target | None = None
+) -> Target:
     """Compose *layers* around *handler* into one ``target(req, res)``.
 
+    :param prepare: a step run just before the handler, inside every
+        middleware (the route's validation, see
+        :func:`microapi.validation.prepare_route`); routes without one get
+        no extra call.
     :raises TypeError: for a chain shaped async → sync → async.
     """
     check_shape(layers, handler)
@@ -173,20 +209,12 @@ def compose(layers: Sequence[Layer], handler: Handler, loops: EventLoops) -> Tar
     handler_async = is_async(handler)
     if handler_async:
         sync_from = len(layers)
-
-        async def call_async_handler(req: Request, res: Res) -> None:
-            _finish_handler(res, await handler(req, res), handler)
-
-        async_target: AsyncTarget | None = call_async_handler
+        async_target: AsyncTarget | None = _async_handler_target(handler, prepare)
     else:
         # The innermost sync run: the handler and the sync middleware after
         # the last async one.
         sync_from = len(layers) - flags[::-1].index(True) if True in flags else 0
-
-        def call_handler(req: Request, res: Res) -> None:
-            _finish_handler(res, handler(req, res), handler)
-
-        target: Target = call_handler
+        target: Target = _handler_target(handler, prepare)
         for func, matcher in reversed(layers[sync_from:]):
             target = _sync_layer(func, matcher, target)
         async_target = _as_async(target) if sync_from else None

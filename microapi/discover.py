@@ -87,7 +87,9 @@ HANDLER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 #: their routes are registered.
 METHOD_EXPORTS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 #: Keys a module's ``config`` may hold: the route options of ``add_route``.
-CONFIG_KEYS = frozenset({"name", "body", "query", "response", "body_limit", "body_parser"})
+CONFIG_KEYS = frozenset(
+    {"name", "body", "query", "response", "body_limit", "body_parser", "status"}
+)
 
 _MIDDLEWARE_FILE = "_middleware.py"
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"

@@ -15,6 +15,8 @@ from typing import Any
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
+from .response import header_value
+
 __all__ = ["PROBLEM_CONTENT_TYPE", "HTTPError", "to_problem"]
 
 #: The media type of every error body the framework generates.
@@ -59,8 +61,9 @@ class HTTPError(HTTPException):
         self.title = title
         #: The problem's ``type`` URI.
         self.type = type
-        #: Extra headers for the error response.
-        self.headers = dict(headers or {})
+        #: Extra headers for the error response (checked now, so that a bad
+        #: one fails where it is raised, not while the error is answered).
+        self.headers = {name: header_value(name, value) for name, value in (headers or {}).items()}
         #: Extension members of the problem document.
         self.extensions = extensions
 

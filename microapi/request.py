@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar, cast
+from urllib.parse import quote
 
 from werkzeug.datastructures import EnvironHeaders, ImmutableMultiDict
 from werkzeug.exceptions import BadRequest, LengthRequired, RequestEntityTooLarge
@@ -275,4 +276,4 @@ class Request(_WerkzeugRequest):
         """
         if self.api is None:
             raise RuntimeError("req.url_for needs a request dispatched by an Api")
-        return self.root_path + self.api.url_for(name, **params)
+        return quote(self.root_path) + self.api.url_for(name, **params)

@@ -9,6 +9,7 @@ line, a header list and the body to the WSGI server directly; a werkzeug
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
@@ -54,7 +55,12 @@ _WATCHED = frozenset({"content-type", "content-length", "etag"})
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
-def _header_value(name: str, value: object) -> str:
+def header_value(name: str, value: object) -> str:
+    """Check a header *name* and *value* (made a string) and return the value.
+
+    :raises ValueError: for a name that is not a token, or a value with a
+        newline or NUL (header injection).
+    """
     if not HTTP_TOKEN.fullmatch(name):
         raise ValueError(f"invalid header name {name!r}")
     text = value if isinstance(value, str) else str(value)
@@ -116,15 +122,15 @@ class Res:
 
     @property
     def status_code(self) -> int:
-        """The status code set so far (200 by default)."""
-        return self._status
+        """The status code set so far (200 by default; a file's own, e.g. 206)."""
+        return self._status if self._werkzeug is None else self._werkzeug.status_code
 
     def set_header(self, name: str, value: object) -> Res:
         """Set header *name*, replacing any value it had.
 
         :raises ValueError: for an invalid name, or a value with a newline.
         """
-        text = _header_value(name, value)
+        text = header_value(name, value)
         lower = name.lower()
         headers = self._headers
         if headers:
@@ -137,7 +143,7 @@ class Res:
 
     def append_header(self, name: str, value: object) -> Res:
         """Add a value for header *name*, keeping those it had."""
-        self._headers.append((name, _header_value(name, value)))
+        self._headers.append((name, header_value(name, value)))
         if name.lower() in _WATCHED:
             self._watched = True
         return self
@@ -183,16 +189,20 @@ class Res:
         self._headers.append(
             (
                 "Set-Cookie",
-                dump_cookie(
-                    name,
-                    value,
-                    max_age=max_age,
-                    expires=expires,
-                    path=path,
-                    domain=domain,
-                    secure=secure,
-                    httponly=httponly,
-                    samesite=samesite,
+                # dump_cookie quotes the value, not the name or the domain.
+                header_value(
+                    "Set-Cookie",
+                    dump_cookie(
+                        name,
+                        value,
+                        max_age=max_age,
+                        expires=expires,
+                        path=path,
+                        domain=domain,
+                        secure=secure,
+                        httponly=httponly,
+                        samesite=samesite,
+                    ),
                 ),
             )
         )
@@ -223,8 +233,9 @@ class Res:
         Serializes dict/list/str/int/float/bool/None, ``datetime``, ``date``,
         ``UUID``, ``Decimal`` and dataclasses.
         """
+        body = dumps(value)  # first: a value that fails leaves nothing sent
         self._mark_sent("json")
-        self._body = dumps(value)
+        self._body = body
         self._content_type = "application/json"
         self._etag = True
         return self
@@ -265,9 +276,12 @@ class Res:
             raise ValueError(f"redirect status must be from 300 to 308, got {status!r}")
         if not isinstance(location, str):
             raise TypeError("res.redirect() needs the URL as a string")
+        location = header_value(
+            "Location", location if location.isascii() else iri_to_uri(location)
+        )
         self._mark_sent("redirect")
         self._status = status
-        self.set_header("Location", location if location.isascii() else iri_to_uri(location))
+        self.set_header("Location", location)
         return self
 
     def stream(
@@ -279,6 +293,8 @@ class Res:
         the status and headers; an error while streaming can no longer
         change them (the connection is closed instead).
         """
+        if isinstance(iterable, (str, bytes, bytearray)) or hasattr(iterable, "__aiter__"):
+            raise TypeError("res.stream() takes an iterable of chunks; use res.send() for one body")
         self._mark_sent("stream")
         self._stream = _StreamBody(iterable)
         self._content_type = content_type
@@ -308,6 +324,8 @@ class Res:
             "conditional": conditional,
             "max_age": max_age,
         }
+        if self._sent is not None:
+            self._mark_sent("file")  # raises before a file is opened
         environ = self._req.environ
         if root is not None:
             if not isinstance(path_or_file, (str, PathLike)):
@@ -334,12 +352,21 @@ class Res:
                     self.set_header(name, header)
             self.status(value[1])
             value = value[0]
+            if isinstance(value, WerkzeugResponse):
+                value.status_code = self._status  # (Response, 201) means 201
         if isinstance(value, WerkzeugResponse):
             self._use_response(value)
         elif isinstance(value, (dict, list)):
             self.json(value)
         elif isinstance(value, (str, bytes)):
             self.send(value)
+        elif inspect.iscoroutine(value):
+            value.close()  # never awaited: close it quietly
+            name = getattr(handler, "__qualname__", repr(handler))
+            raise TypeError(
+                f"{name} returned a coroutine: an async function behind a sync wrapper "
+                "(a decorator?) is called but never awaited; make the wrapper 'async def'"
+            )
         else:
             name = getattr(handler, "__qualname__", repr(handler))
             raise TypeError(
@@ -351,6 +378,8 @@ class Res:
         """Drop the body (and headers describing it) before an error response."""
         if self._stream is not None:
             self._stream.close()
+        if self._werkzeug is not None:
+            self._werkzeug.close()  # a file from res.file() or a returned Response
         self._headers[:] = [h for h in self._headers if h[0].lower() not in _BODY_HEADERS]
         self._status = status
         self._body = b""

@@ -12,10 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .pathmatch import Matcher, compile_matcher, join_paths
 from .types import Handler, Middleware
+
+if TYPE_CHECKING:
+    from marshmallow import Schema
 
 __all__ = [
     "HTTP_METHODS",
@@ -136,16 +139,19 @@ class Route:
     path: str
     #: The handler ``(req, res)``.
     handler: Handler
-    #: Declared methods (``HEAD`` is added for ``GET`` routes).
+    #: The declared methods; ``HEAD`` and ``OPTIONS`` are answered without
+    #: being listed (``HEAD`` for ``GET`` routes).
     methods: frozenset[str]
     #: The route name, for :meth:`Api.url_for`; werkzeug calls it endpoint.
     name: str
-    #: Marshmallow schema for the body, or ``None``.
-    body: Any = None
-    #: Marshmallow schema for the query string, or ``None``.
-    query: Any = None
-    #: Marshmallow schema for 2xx response bodies, or ``None``.
-    response: Any = None
+    #: Marshmallow schema instance the body is loaded with, or ``None``.
+    body: Schema | None = None
+    #: Marshmallow schema instance the query string is loaded with, or ``None``.
+    query: Schema | None = None
+    #: Marshmallow schema instance 2xx JSON bodies are dumped with, or ``None``.
+    response: Schema | None = None
+    #: Status of responses the handler gives none (``201``), or ``None``.
+    status: int | None = None
     #: Largest accepted body in bytes; ``None`` means the ``Api`` default.
     body_limit: int | None = None
     #: ``False`` leaves the body unread for the handler to stream.
@@ -226,6 +232,7 @@ class Scope:
         body: Any = None,
         query: Any = None,
         response: Any = None,
+        status: int | None = None,
         body_limit: int | None = None,
         body_parser: bool = True,
     ) -> Route:
@@ -234,27 +241,54 @@ class Scope:
         :param path: werkzeug (``/todos/<int:id>``) or Next.js
             (``/todos/[id]``, ``[...slug]``, ``[[...slug]]``) syntax.
         :param name: the name for ``url_for``; default the function's name.
-        :param body: marshmallow schema the body is loaded with.
-        :param query: marshmallow schema the query string is loaded with.
-        :param response: marshmallow schema 2xx bodies are dumped with.
+        :param body: marshmallow schema (class or instance) the JSON or
+            form body is loaded with, into ``req.body``.
+        :param query: marshmallow schema the query string is loaded with,
+            into ``req.query``.
+        :param response: marshmallow schema 2xx JSON bodies are dumped with.
+        :param status: the success status (``201``): used when the handler
+            returns a body without a status, or sends one without calling
+            ``res.status()``.
         :param body_limit: largest body in bytes (default: the ``Api``'s).
         :param body_parser: ``False`` leaves the body unread so the handler
             can stream it or verify a signature over the raw bytes.
-        :raises ValueError: for bad path syntax, unknown methods, or a
-            path and method that are already registered.
+        :raises ValueError: for bad path syntax, unknown methods, a bad
+            ``status``, or a path and method that are already registered.
+        :raises TypeError: for a schema option that is not a marshmallow
+            schema, ``query=`` with ``many=True``, or ``body=`` together
+            with ``body_parser=False``.
         """
         if not callable(handler):
             raise TypeError(f"route {path!r}: handler {handler!r} is not callable")
         if body_limit is not None and (not isinstance(body_limit, int) or body_limit < 0):
             raise ValueError(f"route {path!r}: body_limit must be a non-negative int")
+        name = name or str(getattr(handler, "__name__", type(handler).__name__))
+        where = f"route {path!r} ({name!r})"
+        if body is not None or query is not None or response is not None or status is not None:
+            # NOTE: imported here so that apps without schemas never import
+            # marshmallow (about 45 ms at start-up).
+            from .validation import as_schema, check_status
+
+            body = as_schema(body, "body", where)
+            query = as_schema(query, "query", where)
+            response = as_schema(response, "response", where)
+            status = check_status(status, where)
+            if query is not None and query.many:
+                raise TypeError(f"{where}: query= cannot be a many=True schema")
+            if body is not None and not body_parser:
+                raise TypeError(
+                    f"{where}: body= needs the body parsed; drop body_parser=False "
+                    "or load req.get_data() yourself"
+                )
         route = Route(
             path=path,
             handler=handler,
             methods=_normalise_methods(methods, path),
-            name=name or str(getattr(handler, "__name__", type(handler).__name__)),
+            name=name,
             body=body,
             query=query,
             response=response,
+            status=status,
             body_limit=body_limit,
             body_parser=body_parser,
             spec=compile_path(path),

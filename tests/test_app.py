@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from marshmallow import Schema
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BuildError
@@ -78,16 +79,13 @@ def test_route_object_is_exposed(api: Api, client: TestClient) -> None:
 
 
 def test_route_options_are_stored(api: Api) -> None:
-    marker = object()
+    # Schema options are checked since validation landed (#4): markers are schemas.
+    body, query, response = Schema(), Schema(), Schema()
     route = api.add_route(
-        "/x", lambda req, res: None, body=marker, query=marker, response=marker, body_parser=False
+        "/x", lambda req, res: None, query=query, response=response, body_parser=False
     )
-    assert (route.body, route.query, route.response, route.body_parser) == (
-        marker,
-        marker,
-        marker,
-        False,
-    )
+    assert (route.query, route.response, route.body_parser) == (query, response, False)
+    assert api.add_route("/y", lambda req, res: None, name="y", body=body).body is body
 
 
 @pytest.mark.parametrize(
@@ -336,3 +334,29 @@ def test_middleware_for_lists_what_may_run(api: Api) -> None:
     assert [spec.func for spec in api.middleware_for(static)] == [everywhere, admin]
     assert [spec.func for spec in api.middleware_for(public)] == [everywhere]
     assert [spec.func for spec in api.middleware_for(dynamic)] == [everywhere, admin]
+
+
+def test_url_for_refuses_a_string_catch_all(api: Api) -> None:
+    api.add_route("/docs/[...slug]", lambda req, res: None, name="docs")
+    with pytest.raises(TypeError, match=r"pass a list of segments, e.g. \['intro'\]"):
+        api.url_for("docs", slug="intro")
+
+
+def test_access_log_quotes_paths_and_reports_file_statuses(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "f.txt").write_text("file")
+    api = Api(access_log=True)
+
+    @api.route("/f")
+    def file(req: Request, res: Res) -> None:
+        res.file("f.txt", root=tmp_path)
+
+    client = TestClient(api)
+    with caplog.at_level(logging.INFO, logger="microapi.request"):
+        tag = client.get("/f").headers["ETag"]
+        client.get("/f", headers={"If-None-Match": tag})
+        client.get("/x%0Aforged 200")
+    lines = [r.getMessage() for r in caplog.records if r.name == "microapi.request"]
+    assert lines[1].startswith("GET /f 304 ")
+    assert lines[2].startswith("GET /x%0Aforged%20200 404 ")

@@ -154,7 +154,9 @@ def test_config_holds_route_options(api: Api, client: TestClient, tmp_path: Path
         tmp_path,
         {
             "upload.py": """
-                SCHEMA = object()
+                from marshmallow import Schema
+
+                SCHEMA = Schema()  # schema options are checked since #4
                 methods = ["POST"]
                 config = {"name": "upload", "body_limit": 4, "query": SCHEMA}
 

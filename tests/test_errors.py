@@ -281,3 +281,44 @@ def test_async_error_handler(api: Api, client: TestClient) -> None:
 def test_errorhandler_key_is_checked(api: Api, key: Any) -> None:
     with pytest.raises((ValueError, TypeError)):
         api.add_error_handler(key, lambda req, res, exc: None)
+
+
+def test_http_error_headers_are_checked_where_raised() -> None:
+    with pytest.raises(ValueError, match="newlines"):
+        HTTPError(429, headers={"Retry-After": "1\r\nX-Evil: 1"})
+
+
+def test_unrenderable_problem_is_a_logged_plain_500(
+    api: Api, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    @api.middleware
+    def tag(req: Request, res: Res, next: Any) -> None:
+        res.set_header("X-Kept", "1")
+        next()
+
+    @api.route("/x")
+    def handler(req: Request, res: Res) -> None:
+        raise HTTPError(409, errors={"tags": {"a", "b"}})  # a set: not JSON
+
+    response = client.get("/x")
+    assert response.status_code == 500
+    assert response.json["title"] == "Internal Server Error"
+    assert response.headers["X-Kept"] == "1"
+    assert "cannot render the 409 problem" in caplog.text
+
+
+def test_a_500_handler_does_not_hide_the_traceback(
+    api: Api, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    @api.errorhandler(500)
+    def server_error(req: Request, res: Res, exc: Exception) -> Any:
+        return {"error": "sorry"}, 500
+
+    @api.route("/boom")
+    def boom(req: Request, res: Res) -> None:
+        raise ZeroDivisionError
+
+    assert client.get("/boom").json == {"error": "sorry"}
+    [record] = caplog.records
+    assert record.exc_info is not None
+    assert record.exc_info[0] is ZeroDivisionError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
+import gc
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from microapi import Api, Request, Res
+from microapi import Api, HTTPError, Request, Res
 from microapi.testing import TestClient
 
 
@@ -490,3 +491,82 @@ def test_status_code_and_sent_are_readable(api: Api, client: TestClient) -> None
 
     client.get("/x")
     assert seen == [(200, False), (202, True)]
+
+
+def test_a_failed_json_leaves_nothing_sent(api: Api, client: TestClient) -> None:
+    @api.middleware
+    def fallback(req: Request, res: Res, next: Any) -> None:
+        try:
+            next()
+        except TypeError:
+            res.status(422).json({"error": "unencodable"})
+
+    @api.route("/x")
+    def handler(req: Request, res: Res) -> None:
+        res.json({"value": object()})
+
+    assert client.get("/x").json == {"error": "unencodable"}
+
+
+def test_file_is_closed_when_an_error_follows(api: Api, client: TestClient, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+
+    @api.route("/x")
+    def handler(req: Request, res: Res) -> None:
+        res.file("a.txt", root=tmp_path)
+        raise HTTPError(409)
+
+    @api.route("/twice")
+    def twice(req: Request, res: Res) -> None:
+        res.end()
+        res.file("a.txt", root=tmp_path)
+
+    assert client.get("/x").status_code == 409
+    assert client.get("/twice").status_code == 500
+    gc.collect()  # an unclosed file would warn here (filterwarnings = error)
+
+
+def test_cookie_injection_is_refused(api: Api, client: TestClient) -> None:
+    @api.route("/c")
+    def handler(req: Request, res: Res) -> None:
+        res.cookie(req.args["name"], "v")
+        res.end()
+
+    response = client.get("/c", query_string={"name": "a\r\nX-Evil: 1"})
+    assert response.status_code == 500
+    assert "X-Evil" not in response.headers
+    assert response.content_type == "application/problem+json"
+
+
+def test_returned_response_with_a_status(api: Api, client: TestClient) -> None:
+    @api.route("/x")
+    def handler(req: Request, res: Res) -> Any:
+        return WerkzeugResponse("made"), 201, {"X-A": "1"}
+
+    response = client.get("/x")
+    assert (response.status_code, response.data, response.headers["X-A"]) == (201, b"made", "1")
+
+
+@pytest.mark.parametrize("body", [b"bytes", "text"])
+def test_stream_refuses_a_single_body(api: Api, client: TestClient, body: Any) -> None:
+    @api.route("/s")
+    def handler(req: Request, res: Res) -> None:
+        with pytest.raises(TypeError, match=r"use res\.send\(\)"):
+            res.stream(body)
+        res.end()
+
+    assert client.get("/s").status_code == 200
+
+
+def test_coroutine_behind_a_sync_wrapper_is_named(
+    api: Api, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def handler(req: Request, res: Res) -> None:
+        res.end()
+
+    def wrapper(req: Request, res: Res) -> Any:
+        return handler(req, res)
+
+    api.add_route("/x", wrapper)
+    assert client.get("/x").status_code == 500
+    assert "returned a coroutine" in caplog.text

@@ -1,0 +1,279 @@
+"""Marshmallow glue: load bodies and query strings, dump response bodies.
+
+A route declared with ``body=``, ``query=``, ``response=`` (marshmallow
+schemas) or ``status=`` gets one extra step, composed once into its chain
+just before the handler (see :func:`prepare_route`), so middleware runs
+first and sees the 4xx answers, and routes without these options pay
+nothing:
+
+- ``query=`` loads ``req.args`` (unknown parameters excluded) into
+  ``req.query``;
+- ``body=`` loads a JSON or form body (unknown fields rejected) into
+  ``req.body``; any other content type is 415, an empty body 422 (GET,
+  HEAD and OPTIONS requests are left alone);
+- ``response=`` dumps 2xx JSON bodies through the schema before encoding;
+- ``status=`` is the status of a response the handler did not give one.
+
+A schema failure is a 422 problem whose ``errors`` member is marshmallow's
+``ValidationError.messages``.  Written for marshmallow 3.20+ and 4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields
+from werkzeug.datastructures import MultiDict
+
+from .bodies import FORM_MIMETYPES, is_json, parse_body
+from .errors import HTTPError
+
+if TYPE_CHECKING:
+    from .request import Request
+    from .response import Res
+    from .routing import Route
+    from .types import Target
+
+__all__ = [
+    "ACCEPTED_BODY_TYPES",
+    "ResponseDumpError",
+    "SchemaLoader",
+    "as_schema",
+    "check_status",
+    "load_body",
+    "prepare_route",
+]
+
+#: The media types a ``body=`` route accepts, as its 415 answer lists them.
+ACCEPTED_BODY_TYPES = (
+    "application/json",
+    "application/*+json",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+)
+
+# Methods whose body body= does not load: it has no meaning for them.
+_BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Fields that take every value of a repeated form field or query parameter.
+_LIST_FIELDS = (fields.List, fields.Tuple)
+
+
+class ResponseDumpError(RuntimeError):
+    """A ``response=`` schema failed to dump a handler's body.
+
+    A server bug, not a client error: the request is answered with 500 and
+    the traceback, naming the route, is logged on ``microapi.error``.
+    """
+
+
+def as_schema(value: Any, option: str, route: str) -> Schema | None:
+    """Return the schema instance for a route option, made once.
+
+    :param value: ``None``, a marshmallow :class:`~marshmallow.Schema`
+        subclass (instantiated here, with no arguments), or an instance
+        (used as is, so ``Schema(many=True)`` or ``Schema(partial=True)``
+        keep their options).
+    :param option: the option's name, for the error message.
+    :param route: the route's description, for the error message.
+    :raises TypeError: for anything else.
+    """
+    if value is None or isinstance(value, Schema):
+        return value
+    if isinstance(value, type) and issubclass(value, Schema):
+        return value()
+    raise TypeError(
+        f"{route}: {option}= takes a marshmallow Schema class or instance "
+        f"(such as {option}=TodoSchema or {option}=TodoSchema(many=True)), not {value!r}"
+    )
+
+
+def check_status(value: Any, route: str) -> int | None:
+    """Validate the ``status=`` route option: ``None`` or an int, 100-599.
+
+    :raises ValueError: for anything else.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+        raise ValueError(f"{route}: status= must be an int from 100 to 599, not {value!r}")
+    return value
+
+
+def _declares_unknown(schema: Schema) -> bool:
+    # NOTE: marshmallow 3 and 4 both read Meta.unknown with
+    # getattr(meta, "unknown", RAISE), and the base Schema.Meta does not
+    # define it (marshmallow 4 only annotates it), so hasattr() tells a
+    # schema that chose.  An instance made with unknown=... differs from
+    # its opts; one made with the same value as its Meta cannot be told
+    # apart, and needs no telling.
+    return hasattr(type(schema).Meta, "unknown") or schema.unknown != schema.opts.unknown
+
+
+def _messages(exc: ValidationError) -> dict[Any, Any]:
+    # Loading yields a dict ({field: [messages]}, {index: {...}} for
+    # many=True); a bare message from a custom hook becomes _schema's.
+    messages = exc.messages
+    if isinstance(messages, dict):
+        return messages
+    return {"_schema": messages if isinstance(messages, list) else [messages]}
+
+
+class SchemaLoader:
+    """A schema prepared for loading request data, once per route.
+
+    :param schema: the schema instance.
+    :param unknown: what to do with unknown keys (marshmallow's ``RAISE``,
+        ``EXCLUDE`` or ``INCLUDE``) when the schema does not say, in its
+        ``Meta.unknown`` or its constructor.
+    :param what: the loaded thing, for 422 details (``"request body"``).
+    """
+
+    __slots__ = ("kwargs", "list_keys", "schema", "what")
+
+    def __init__(self, schema: Schema, unknown: str, what: str) -> None:
+        #: The schema instance.
+        self.schema = schema
+        #: Keyword arguments for ``schema.load``: ``unknown=`` unless the
+        #: schema chose for itself.
+        self.kwargs: dict[str, Any] = {} if _declares_unknown(schema) else {"unknown": unknown}
+        #: Keys (``data_key`` or attribute name) of list fields: they take
+        #: every value of a repeated form field or query parameter.
+        self.list_keys = frozenset(
+            name if field.data_key is None else field.data_key
+            for name, field in schema.load_fields.items()
+            if isinstance(field, _LIST_FIELDS)
+        )
+        #: What is loaded, for messages.
+        self.what = what
+
+    def from_multidict(self, data: MultiDict[str, Any]) -> dict[str, Any]:
+        """Turn a form or query ``MultiDict`` into the dict to load.
+
+        List fields get every value, other keys their first value.
+        """
+        list_keys = self.list_keys
+        return {
+            key: values if key in list_keys else values[0] for key, values in data.lists() if values
+        }
+
+    def load(self, data: Any) -> Any:
+        """Load *data* with the schema.
+
+        :raises HTTPError: 422 with ``errors`` = marshmallow's messages.
+        """
+        try:
+            return self.schema.load(data, **self.kwargs)
+        except ValidationError as exc:
+            raise HTTPError(422, f"the {self.what} is invalid", errors=_messages(exc)) from None
+        except RecursionError:
+            # NOTE: a self-nesting schema recurses a few frames per level, so
+            # JSON well within the 512-level limit can exhaust the stack:
+            # the client's input, not a server bug.
+            raise HTTPError(
+                422,
+                f"the {self.what} is invalid",
+                errors={"_schema": ["Nested too deeply."]},
+            ) from None
+
+
+def load_body(req: Request, loader: SchemaLoader) -> Any:
+    """Parse and load the body of *req* for a ``body=`` route.
+
+    :raises HTTPError: 422 for an empty body or a schema failure, 415 for
+        a content type that is neither JSON nor a form; parsing raises 400
+        (malformed) and 413 (too large) as ``req.body`` does.
+    """
+    if not req.get_data():
+        raise HTTPError(
+            422, "the request body is empty", errors={"_schema": ["A request body is required."]}
+        )
+    mimetype = req.mimetype
+    if mimetype in FORM_MIMETYPES:
+        data: Any = loader.from_multidict(req.form)
+    elif is_json(mimetype):
+        data = parse_body(req)
+    else:
+        sent = f"content type {mimetype!r}" if mimetype else "a body without a content type"
+        raise HTTPError(
+            415, f"{sent} is not accepted; send one of: {', '.join(ACCEPTED_BODY_TYPES)}"
+        )
+    return loader.load(data)
+
+
+def _dumping_json(res: Res, schema: Schema, route: Route) -> Callable[[Any], Res]:
+    send = res.json  # the class's method, bound before it is shadowed
+
+    def json(value: Any) -> Res:
+        if 200 <= res._status < 300:
+            try:
+                value = schema.dump(value)
+            except Exception as exc:
+                raise ResponseDumpError(
+                    f"route {route.name!r} ({route.path}): response schema "
+                    f"{type(schema).__name__} could not dump a {type(value).__name__} body: "
+                    f"{exc!r}"
+                ) from exc
+        return send(value)
+
+    return json
+
+
+def prepare_route(route: Route) -> Target | None:
+    """Build the step run before *route*'s handler, or ``None`` if it needs none.
+
+    Composed once, when the route's chain is; the step loads the query
+    string and the body, makes ``res.json`` dump 2xx bodies through the
+    ``response=`` schema, and sets the ``status=`` default, in that order.
+    """
+    steps: list[Target] = []
+    if route.query is not None:
+        query = SchemaLoader(route.query, EXCLUDE, "query string")
+
+        def load_query(req: Request, res: Res) -> None:
+            req.__dict__["query"] = query.load(query.from_multidict(req.args))
+
+        steps.append(load_query)
+    if route.body is not None:
+        body = SchemaLoader(route.body, RAISE, "request body")
+
+        def load_request_body(req: Request, res: Res) -> None:
+            # NOTE: a GET or HEAD body has no meaning (RFC 9110), so a route
+            # that serves GET and POST with one handler validates POSTs only.
+            if req.method not in _BODILESS_METHODS:
+                req.__dict__["body"] = load_body(req, body)
+
+        steps.append(load_request_body)
+    if route.response is not None:
+        schema: Schema = route.response
+
+        def dump_response(req: Request, res: Res) -> None:
+            # PERF: an instance attribute shadows Res.json for this request
+            # only, so routes without response= keep the plain method (and
+            # res.send, return values and tuples all go through res.json).
+            res.__dict__["json"] = _dumping_json(res, schema, route)
+
+        steps.append(dump_response)
+    if route.status is not None:
+        status: int = route.status
+
+        def default_status(req: Request, res: Res) -> None:
+            res._status = status
+
+        steps.append(default_status)
+    if not steps:
+        return None
+    if len(steps) == 1:
+        return steps[0]
+    return _run_all(steps)
+
+
+def _run_all(steps: Iterable[Target]) -> Target:
+    frozen = tuple(steps)
+
+    def run(req: Request, res: Res) -> None:
+        for step in frozen:
+            step(req, res)
+
+    return run
