@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
-APP ?= examples.hello.wsgi:api
+APP ?= examples.todos.wsgi:api
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench clean browser-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,15 @@ $(STAMP): setup.cfg pyproject.toml
 
 ## run: serve the demo app with gunicorn on http://127.0.0.1:8000
 run: $(STAMP)
-	@echo "microapi demo: http://$(HOST):$(PORT)/api/hello  (Ctrl-C to stop)"
+	@echo "microapi demo: http://$(HOST):$(PORT)/api/todos  docs: http://$(HOST):$(PORT)/docs  (Ctrl-C to stop)"
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --worker-class gthread --threads 2 $(APP)
 
 ## test: lint, format check, type check, and the test suite with coverage
-test: lint typecheck pytest
+test: browser-deps lint typecheck pytest
+
+## browser-deps: Debian's chromium, for tests/test_docs_browser.py (apt-get, as root)
+browser-deps:
+	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium chromium-driver; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,9 +38,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term
 
-## bench: in-process benchmark against Falcon, Flask, Bottle, werkzeug, bare WSGI
+## bench: in-process and gunicorn benchmarks against Falcon, Flask, Bottle, werkzeug,
+##        bare WSGI; writes benchmarks/results/ (JSON, PNG chart, README.md), ~8 minutes
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.inprocess
+	mkdir -p benchmarks/results
+	$(BIN)/python -m benchmarks.inprocess --json benchmarks/results/inprocess.json
+	$(BIN)/python -m benchmarks.server --json benchmarks/results/server.json
+	$(BIN)/python -m benchmarks.chart
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov

@@ -7,6 +7,7 @@ when something raised.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import os
@@ -67,6 +68,14 @@ class Api(Scope):
     :param etag: add weak ``ETag`` headers and answer ``304`` for GET/HEAD.
     :param access_log: log one line per request on ``microapi.request``
         (off by default: gunicorn's access log is the usual one).
+    :param title: the API's name in its OpenAPI document (:meth:`openapi`).
+    :param version: the API's version in its OpenAPI document.
+    :param docs: serve the OpenAPI document at ``/openapi.json`` and a
+        Swagger UI page at ``/docs`` (from the ``swagger-ui-bundle``
+        package, no CDN); see :mod:`microapi.docs`.  Off by default.
+
+    .. versionadded:: 0.1
+        ``title``, ``version`` and ``docs``.
     """
 
     #: The class of ``req``; subclass :class:`~microapi.Request` to extend it.
@@ -79,6 +88,9 @@ class Api(Scope):
         body_limit: int = DEFAULT_BODY_LIMIT,
         etag: bool = True,
         access_log: bool = False,
+        title: str = "microapi",
+        version: str = "0.1.0",
+        docs: bool = False,
     ) -> None:
         #: Whether 500 responses show the traceback.
         self.debug = debug
@@ -98,6 +110,21 @@ class Api(Scope):
         self._freeze_lock = threading.Lock()
         self._miss_target: Target = self._answer_miss
         self._adapter: MapAdapter | None = None  # for url_for, bound once
+        #: The API's title in its OpenAPI document.
+        self.title = title
+        #: The API's version in its OpenAPI document.
+        self.version = version
+        #: Whether ``/openapi.json`` and ``/docs`` are served.
+        self.docs = docs
+        # Routes left out of the OpenAPI document: the docs' own.
+        self._hidden_routes: tuple[Route, ...] = ()
+        self._openapi: dict[str, Any] | None = None
+        if docs:
+            # NOTE: imported here so that apps without docs never import
+            # apispec; these are ordinary routes, so dispatch is unchanged.
+            from .docs import add_docs_routes
+
+            self._hidden_routes = add_docs_routes(self)
 
     # -- registration -----------------------------------------------------------
 
@@ -218,6 +245,23 @@ class Api(Scope):
         if self._adapter is None:
             self._adapter = self._table.map.bind("localhost")
         return self._adapter.build(name, params)
+
+    def openapi(self) -> dict[str, Any]:
+        """Return the OpenAPI 3.1 document of the app's routes.
+
+        Built with apispec from every route, path parameter, schema and
+        error response (see :mod:`microapi.openapi`); built once after the
+        first request, when routes can no longer change.  The caller gets
+        its own copy.
+        """
+        document = self._openapi
+        if document is None:
+            from .openapi import build_spec
+
+            document = build_spec(self)
+            if self._frozen:
+                self._openapi = document
+        return copy.deepcopy(document)
 
     def close(self) -> None:
         """Release resources: close the worker threads' event loops."""

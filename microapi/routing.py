@@ -160,6 +160,8 @@ class Route:
     middleware: tuple[MiddlewareSpec, ...] = ()
     #: The compiled path.
     spec: PathSpec = field(default=PathSpec(("/",)), compare=False)
+    #: OpenAPI tags, from the innermost ``Router(tags=[...])`` that has some.
+    tags: tuple[str, ...] = ()
 
     @property
     def rule(self) -> str:
@@ -172,9 +174,17 @@ class Route:
         return self.name
 
     def with_prefix(
-        self, prefix: str, middleware: Sequence[MiddlewareSpec], name: str | None
+        self,
+        prefix: str,
+        middleware: Sequence[MiddlewareSpec],
+        name: str | None,
+        tags: Sequence[str] = (),
     ) -> Route:
-        """Return this route moved under a router's prefix and middleware."""
+        """Return this route moved under a router's prefix and middleware.
+
+        :param tags: the router's OpenAPI tags; a route that already has
+            some (from a nested router) keeps its own.
+        """
         path = join_paths(prefix, self.path)
         # NOTE: the route's own middleware matchers are relative to the path
         # it had so far; a router nested in another moves them too.
@@ -190,6 +200,7 @@ class Route:
             spec=compile_path(path),
             middleware=(*middleware, *own),
             name=f"{name}.{self.name}" if name else self.name,
+            tags=self.tags or tuple(tags),
         )
 
 
@@ -374,13 +385,21 @@ class Router(Scope):
 
     :param prefix: the path prefix, such as ``"/todos"`` (no trailing slash).
     :param name: when given, default route names become ``"name.function"``.
+    :param tags: OpenAPI tags of the router's routes (default: each route's
+        first path segment); a nested router's own tags win.
     """
 
-    def __init__(self, prefix: str = "", *, name: str | None = None) -> None:
+    def __init__(
+        self, prefix: str = "", *, name: str | None = None, tags: Iterable[str] = ()
+    ) -> None:
         #: The path prefix of every route in the router.
         self.prefix = _check_prefix(prefix)
         #: Prefix for the default route names, or ``None``.
         self.name = name
+        if isinstance(tags, str):
+            raise TypeError(f"Router tags must be a list such as [{tags!r}], not a string")
+        #: OpenAPI tags of the router's routes.
+        self.tags: tuple[str, ...] = tuple(tags)
         self._routes: list[Route] = []
         self._middleware: list[MiddlewareSpec] = []
 
@@ -398,4 +417,7 @@ class Router(Scope):
             else spec
             for spec in self._middleware
         ]
-        return [route.with_prefix(self.prefix, middleware, self.name) for route in self._routes]
+        return [
+            route.with_prefix(self.prefix, middleware, self.name, self.tags)
+            for route in self._routes
+        ]
