@@ -9,7 +9,8 @@ nothing:
 - ``query=`` loads ``req.args`` (unknown parameters excluded) into
   ``req.query``;
 - ``body=`` loads a JSON or form body (unknown fields rejected) into
-  ``req.body``; any other content type is 415, an empty body 422 (GET,
+  ``req.body``; any other content type is 415, an empty body 422 (an
+  empty urlencoded body is the empty form, loaded as ``{}``) (GET,
   HEAD and OPTIONS requests are left alone);
 - ``response=`` dumps 2xx JSON bodies through the schema before encoding;
 - ``status=`` is the status of a response the handler did not give one.
@@ -52,6 +53,9 @@ ACCEPTED_BODY_TYPES = (
     "application/x-www-form-urlencoded",
     "multipart/form-data",
 )
+
+# The form type whose empty body is the empty form.
+_URLENCODED = "application/x-www-form-urlencoded"
 
 # Methods whose body body= does not load: it has no meaning for them.
 _BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -181,15 +185,21 @@ class SchemaLoader:
 def load_body(req: Request, loader: SchemaLoader) -> Any:
     """Parse and load the body of *req* for a ``body=`` route.
 
-    :raises HTTPError: 422 for an empty body or a schema failure, 415 for
+    :raises HTTPError: 422 for an empty body (except an empty urlencoded
+        form, loaded as ``{}``) or a schema failure, 415 for
         a content type that is neither JSON nor a form; parsing raises 400
         (malformed) and 413 (too large) as ``req.body`` does.
     """
-    if not req.get_data():
+    mimetype = req.mimetype
+    # NOTE: an empty urlencoded body is the empty form, the encoding of
+    # ``{}``: it is loaded like any form, so a schema whose fields are all
+    # optional accepts it (as it accepts JSON ``{}``) and one with required
+    # fields answers 422 naming them.  Empty JSON or untyped bodies encode
+    # nothing at all.
+    if not req.get_data() and mimetype != _URLENCODED:
         raise HTTPError(
             422, "the request body is empty", errors={"_schema": ["A request body is required."]}
         )
-    mimetype = req.mimetype
     if mimetype in FORM_MIMETYPES:
         data: Any = loader.from_multidict(req.form)
     elif is_json(mimetype):

@@ -61,7 +61,11 @@ def _title(*, required: bool) -> fields.String:
     return fields.String(
         required=required,
         validate=[validate.Length(min=1, max=TITLE_LENGTH), _storable],
-        metadata={"description": f"What to do: 1 to {TITLE_LENGTH} characters."},
+        metadata={
+            "description": f"What to do: 1 to {TITLE_LENGTH} characters.",
+            # What _storable refuses, documented: no NUL anywhere.
+            "pattern": "^[^\\u0000]*$",
+        },
     )
 
 
