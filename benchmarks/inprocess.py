@@ -197,11 +197,11 @@ def summarize(subjects: Sequence[Subject]) -> list[Result]:
                 scenario=name,
                 framework=subject.framework,
                 calls_per_batch=subject.calls,
-                us_per_call=[ns / 1000 for ns in subject.ns_per_call],
-                best_us=mine / 1000,
-                median_us=statistics.median(subject.ns_per_call) / 1000,
+                us_per_call=[round(ns / 1000, 4) for ns in subject.ns_per_call],
+                best_us=round(mine / 1000, 4),
+                median_us=round(statistics.median(subject.ns_per_call) / 1000, 4),
                 ratios={
-                    baseline: mine / best[name, baseline]
+                    baseline: round(mine / best[name, baseline], 4)
                     for baseline in BASELINES
                     if (name, baseline) in best
                 },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
+import os
 import platform
 from importlib import metadata
 from importlib.machinery import EXTENSION_SUFFIXES
@@ -53,12 +54,27 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
+def cpu() -> str:
+    """The processor's model name (from ``/proc/cpuinfo`` on Linux) and CPU count."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    model = line.partition(":")[2].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count() or '?'} CPUs"
+
+
 def environment() -> dict[str, str]:
     """The facts printed above, and stored with, every result."""
     return {
         "date": datetime.date.today().isoformat(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "platform": f"{platform.system()} {platform.machine()}",
+        "cpu": cpu(),
         "Falcon": falcon_build(),
         **{name: _version(distribution) for name, distribution in DISTRIBUTIONS.items()},
     }
@@ -67,4 +83,5 @@ def environment() -> dict[str, str]:
 def header_line(facts: dict[str, str]) -> str:
     """``facts`` (from :func:`environment`) as one line."""
     versions = (f"{name} {facts[name]}" for name in ("Falcon", *DISTRIBUTIONS))
-    return " · ".join([facts["python"], *versions, facts["platform"], facts["date"]])
+    machine = [facts["platform"], facts["cpu"]] if "cpu" in facts else [facts["platform"]]
+    return " · ".join([facts["python"], *versions, *machine, facts["date"]])

@@ -23,6 +23,43 @@ TOKEN = "s3cr3t-t0k3n"
 MW_HEADER = "X-Mw"
 MW_VALUE = "1"
 
+#: ``routes100``: static routes ``/items0`` … ``/items49`` answer ``{"route": i}``,
+#: then parametrised ones ``/items0/<int:id>`` … ``/items49/<int:id>`` answer
+#: ``{"route": i, "id": id}``, registered in that order.
+ROUTE_COUNT = 50
+ROUTE_PREFIX = "/items"
+
+#: ``todos_sqlite``: rows in the SQLite table, and how many one request reads.
+TODO_TABLE_ROWS = 100
+TODO_PAGE = 20
+
+#: ``json100k``: items in the big response (about 100 KB of JSON).
+BIG_ITEMS = 760
+
+
+def todo_rows(count: int = TODO_TABLE_ROWS) -> list[dict[str, object]]:
+    """The rows of the ``todos`` table, as each app answers them."""
+    return [
+        {"id": id, "title": f"Todo number {id}", "done": id % 3 == 0} for id in range(1, count + 1)
+    ]
+
+
+def big_payload() -> dict[str, object]:
+    """The ``json100k`` answer: ASCII only, so every JSON encoder gives the same size."""
+    return {
+        "items": [
+            {
+                "id": index,
+                "name": f"item {index:04d}",
+                "price": index * 1.25,
+                "active": index % 2 == 0,
+                "tags": ["alpha", "beta", "gamma"][: index % 3 + 1],
+                "owner": {"id": index % 17, "name": f"user {index % 17}"},
+            }
+            for index in range(BIG_ITEMS)
+        ]
+    }
+
 
 class Counter:
     """A plain counter: middleware layer 1 does ``COUNTER.value += 1``."""
@@ -130,6 +167,23 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario("notfound", "/missing", expect_status=404),
         Scenario(
+            "post_valid",
+            "/todos",
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            body=b'{"title": "Write the benchmarks"}',
+            expect_status=201,
+            expect_json={"title": "Write the benchmarks", "done": False},
+        ),
+        Scenario(
+            "post_invalid",
+            "/todos",
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            body=b'{"title": "", "done": "maybe"}',
+            expect_status=422,
+        ),
+        Scenario(
             "middleware3",
             "/hello",
             headers={TOKEN_HEADER: TOKEN},
@@ -137,5 +191,12 @@ SCENARIOS: dict[str, Scenario] = {
             expect_headers={MW_HEADER: MW_VALUE},
             counter_delta=1,
         ),
+        Scenario(
+            "routes100",
+            f"{ROUTE_PREFIX}{ROUTE_COUNT - 1}/7",
+            expect_json={"route": ROUTE_COUNT - 1, "id": 7},
+        ),
+        Scenario("todos_sqlite", "/todos", expect_json={"items": todo_rows(TODO_PAGE)}),
+        Scenario("json100k", "/big", expect_json=big_payload()),
     )
 }

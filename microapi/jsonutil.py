@@ -99,6 +99,12 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+# PERF: one decoder for the process; json.loads with hooks builds a new
+# JSONDecoder (and its scanner) on every call.  Shared like json's own
+# default decoder: decoding keeps no state between calls.
+_decode = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float).decode
+
+
 def loads(data: bytes) -> Any:
     """Parse strict JSON from UTF-8 *data*.
 
@@ -111,7 +117,9 @@ def loads(data: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise JSONDecodeError(f"body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
+        if text.startswith("\ufeff"):  # json.loads checks this; the decoder does not
+            raise JSONDecodeError("Unexpected UTF-8 BOM at line 1 column 1")
+        value = _decode(text)
     except json.JSONDecodeError as exc:
         raise JSONDecodeError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:

@@ -1,6 +1,6 @@
-"""The benchmark harness runs, and every framework's app answers identically.
+"""The benchmark harnesses run, and every framework's app answers identically.
 
-One tiny round; no timing is asserted (speed is measured by ``make bench``).
+Tiny runs only; no timing is asserted (speed is measured by ``make bench``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import inprocess
+from benchmarks import chart, hotspots, inprocess, server
+from benchmarks.apps import FRAMEWORKS
+from benchmarks.scenarios import SCENARIOS
+
+ALL_SCENARIOS = {
+    "hello",
+    "param",
+    "notfound",
+    "post_valid",
+    "post_invalid",
+    "middleware3",
+    "routes100",
+    "todos_sqlite",
+    "json100k",
+}
 
 
 def test_quick_round_runs_and_reports_ratios(
@@ -20,9 +34,87 @@ def test_quick_round_runs_and_reports_ratios(
     assert inprocess.main(["--quick", "--json", str(out)]) == 0
     table = capsys.readouterr().out
     assert "| hello | microapi |" in table
+    assert "| json100k | bare |" in table
     results = json.loads(out.read_text())["results"]
     frameworks = {result["framework"] for result in results}
     assert frameworks == {"microapi", "falcon", "flask", "bottle", "werkzeug", "bare"}
     scenarios = {result["scenario"] for result in results}
-    assert scenarios == {"hello", "param", "notfound", "middleware3"}
+    assert scenarios == ALL_SCENARIOS == set(SCENARIOS)
     assert all(result["ratios"]["falcon"] > 0 for result in results)
+    assert all(result["ratios"]["bare"] > 0 for result in results)
+
+
+def test_server_mode_serves_checks_and_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "server.json"
+    argv = ["--loader", "python", "--seconds", "1", "--trials", "1", "--connections", "2"]
+    argv += ["--workers", "2"]
+    argv += ["--framework", "microapi,bare", "--scenario", "post_valid", "--json", str(out)]
+    assert server.main(argv) == 0
+    assert "| post_valid | microapi |" in capsys.readouterr().out
+    document = json.loads(out.read_text())
+    assert document["settings"]["loader"] == "Python http.client threads"
+    results = {result["framework"]: result for result in document["results"]}
+    assert set(results) == {"microapi", "bare"}
+    for result in results.values():
+        assert result["requests"] > 0
+        assert result["errors"] == 0
+        assert len(result["trials_per_s"]) == 1
+        assert len(result["worker_peak_rss_mib"]) == 2
+        assert all(rss > 0 for rss in result["worker_peak_rss_mib"])
+
+
+def test_wrk_script_sends_the_scenario() -> None:
+    script = server.wrk_script(SCENARIOS["post_valid"])
+    assert "wrk.method = " + server._lua_string("POST") in script
+    assert "wrk.body = " + server._lua_string(SCENARIOS["post_valid"].body) in script
+    assert "WRK_RESULT" in script
+
+
+def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
+    results = [
+        {
+            "scenario": scenario,
+            "framework": framework,
+            "best_us": 1.0 + index,
+            "ratios": {"falcon": 0.4 + index / 2, "bare": 1.0 + index},
+        }
+        for scenario in ("hello", "json100k")
+        for index, framework in enumerate(FRAMEWORKS)
+    ]
+    facts = {
+        "date": "2026-01-01",
+        "python": "CPython 3.11",
+        "platform": "Linux x86_64",
+        "cpu": "Test CPU, 2 CPUs",
+        "Falcon": "4.4.0 (compiled)",
+        "microapi": "0.1",
+        "werkzeug": "3.1",
+        "Flask": "3.1",
+        "Bottle": "0.13",
+    }
+    inprocess_json = tmp_path / "inprocess.json"
+    inprocess_json.write_text(
+        json.dumps(
+            {
+                "environment": facts,
+                "settings": {"rounds": 1, "seconds": 0.2, "calls": None},
+                "results": results,
+            }
+        )
+    )
+    png, markdown = tmp_path / "out.png", tmp_path / "README.md"
+    argv = ["--inprocess", str(inprocess_json), "--server", str(tmp_path / "missing.json")]
+    assert chart.main([*argv, "--png", str(png), "--markdown", str(markdown)]) == 0
+    assert png.read_bytes().startswith(b"\x89PNG")
+    text = markdown.read_text()
+    assert "![in-process cost relative to Falcon](out.png)" in text
+    assert "| hello | 0.40 | 0.90 |" in text
+    assert "**A peer wins" not in text
+    assert "Server mode" not in text
+
+
+def test_hotspots_profiles_one_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    assert hotspots.main(["--scenario", "post_valid", "--calls", "5", "--lines", "5"]) == 0
+    assert "microapi / post_valid: 5 requests" in capsys.readouterr().out

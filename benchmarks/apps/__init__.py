@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 #: Framework names, in the order tables list them.
 FRAMEWORKS = ("microapi", "falcon", "flask", "bottle", "werkzeug", "bare")
 
+#: Environment variables naming the framework and scenario :mod:`benchmarks.wsgi` serves.
+FRAMEWORK_ENV = "MICROAPI_BENCH_FRAMEWORK"
+SCENARIO_ENV = "MICROAPI_BENCH_SCENARIO"
+
 #: ``make(scenario)``: a fresh WSGI application answering that scenario.
 AppFactory: TypeAlias = "Callable[[str], WSGIApplication]"
 

@@ -7,10 +7,20 @@ microapi is among the frameworks asked for.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.apps import unknown_scenario
-from benchmarks.scenarios import COUNTER, MESSAGE, MW_HEADER, MW_VALUE, TOKEN_HEADER
+from benchmarks.data import TodoIn, TodoStore
+from benchmarks.scenarios import (
+    COUNTER,
+    MESSAGE,
+    MW_HEADER,
+    MW_VALUE,
+    ROUTE_COUNT,
+    ROUTE_PREFIX,
+    TOKEN_HEADER,
+    big_payload,
+)
 from microapi import Api
 
 if TYPE_CHECKING:
@@ -45,6 +55,55 @@ def _add_header(req: Request, res: Res, next: Next) -> None:
     res.set_header(MW_HEADER, MW_VALUE)
 
 
+def _create(req: Request, res: Res) -> Any:
+    return req.body
+
+
+def _static(index: int) -> Callable[[Request, Res], None]:
+    def handler(req: Request, res: Res) -> None:
+        res.json({"route": index})
+
+    return handler
+
+
+def _item(index: int) -> Callable[[Request, Res], None]:
+    def handler(req: Request, res: Res) -> None:
+        res.json({"route": index, "id": req.params["id"]})
+
+    return handler
+
+
+def _routes100() -> Api:
+    api = Api()
+    for index in range(ROUTE_COUNT):
+        api.add_route(f"{ROUTE_PREFIX}{index}", _static(index), name=f"static{index}")
+    for index in range(ROUTE_COUNT):
+        api.add_route(f"{ROUTE_PREFIX}{index}/<int:id>", _item(index), name=f"item{index}")
+    return api
+
+
+def _todos() -> Api:
+    store = TodoStore()
+
+    def todos(req: Request, res: Res) -> None:
+        res.json({"items": store.first()})
+
+    api = Api()
+    api.add_route("/todos", todos)
+    return api
+
+
+def _big() -> Api:
+    payload = big_payload()
+
+    def big(req: Request, res: Res) -> None:
+        res.json(payload)
+
+    api = Api()
+    api.add_route("/big", big)
+    return api
+
+
 def _application(hello: Callable[[Request, Res], None]) -> Api:
     api = Api()
     api.add_route("/hello", hello)
@@ -63,4 +122,14 @@ def make(scenario: str) -> Api:
             api.middleware(_read_token)
             api.middleware(_add_header)
             return api
+        case "post_valid" | "post_invalid":
+            api = Api()
+            api.add_route("/todos", _create, methods=["POST"], body=TodoIn, status=201)
+            return api
+        case "routes100":
+            return _routes100()
+        case "todos_sqlite":
+            return _todos()
+        case "json100k":
+            return _big()
     raise unknown_scenario("microapi", scenario)

@@ -1,0 +1,602 @@
+"""Server mode: every framework under the same gunicorn, loaded over HTTP on 127.0.0.1.
+
+For each scenario and framework, one gunicorn (``--workers 1 --worker-class
+gthread --threads 2`` by default, bound to a free port on 127.0.0.1) serves
+``benchmarks.apps.<framework>_app.make(scenario)`` through
+:mod:`benchmarks.wsgi`. One request is checked against the scenario's
+expected answer, a short warm-up runs, then the load generator runs a few
+times (``--trials``, each on fresh connections, the median run reported) for
+a fixed time: ``wrk`` when ``/usr/bin/wrk`` (or ``wrk`` on ``PATH``) exists, else
+a bounded Python generator (threads with keep-alive ``http.client``
+connections, which the GIL makes far slower than wrk: compare only numbers
+from one loader). Reported: requests per second (and its ratio to Falcon's
+in the same run), p50 and p99 latency, errors, and the peak RSS (``VmHWM``)
+of each worker process, read from ``/proc`` before the server is stopped.
+Servers always stop, whatever happens (``try``/``finally``).
+
+Run ``python -m benchmarks.server --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+
+from benchmarks.apps import FRAMEWORK_ENV, FRAMEWORKS, SCENARIO_ENV
+from benchmarks.data import DATABASE_ENV, create_database
+from benchmarks.inprocess import _names
+from benchmarks.meta import environment, header_line
+from benchmarks.scenarios import SCENARIOS, Scenario
+
+HOST = "127.0.0.1"
+#: NOTE: one worker by default. With two (on this 2-CPU machine class, wrk
+#: included) the workers got wrk's connections unevenly, each accepting what
+#: it could when they arrived together, so that one worker often idled: one
+#: app measured 5,400 to 11,300 req/s from one 1 s run to the next (16 or 64
+#: connections alike). One worker with two threads varied by about 15 %.
+DEFAULT_WORKERS = 1
+THREADS = 2
+DEFAULT_SECONDS = 1
+DEFAULT_TRIALS = 3
+DEFAULT_CONNECTIONS = 64
+WARMUP_SECONDS = 1
+#: Longest wait for gunicorn to listen and fork its workers.
+START_TIMEOUT = 30.0
+#: Longest wait for one response, for the check and for each loaded request.
+REQUEST_TIMEOUT = 5.0
+#: Most threads the Python load generator starts, whatever ``--connections`` says.
+MAX_PYTHON_CONNECTIONS = 64
+_LISTENING = re.compile(r"Listening at: http://[^\s]+:(\d+) ")
+
+
+@dataclass
+class Load:
+    """What one load-generator run measured."""
+
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass
+class ServerResult:
+    """The summary of one framework serving one scenario."""
+
+    scenario: str
+    framework: str
+    requests: int
+    seconds: float
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    worker_peak_rss_mib: list[float]
+    trials_per_s: list[float]
+    ratios: dict[str, float] = field(default_factory=dict)
+
+
+class ServerError(RuntimeError):
+    """gunicorn did not start, or its app answered wrongly."""
+
+
+def _children(pid: int) -> list[int]:
+    """The ids of the processes whose parent is *pid* (from ``/proc``)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as file:
+                for line in file:
+                    if line.startswith("PPid:"):
+                        if int(line.split()[1]) == pid:
+                            children.append(int(entry))
+                        break
+        except (OSError, ValueError):
+            continue
+    return sorted(children)
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The peak resident set size (``VmHWM``) of process *pid*, in MiB."""
+    with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as file:
+        for line in file:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise ServerError(f"no VmHWM in /proc/{pid}/status")
+
+
+class Server:
+    """A gunicorn master and its workers serving one app; a context manager.
+
+    :param framework: a name from :data:`~benchmarks.apps.FRAMEWORKS`.
+    :param scenario: a name from :data:`~benchmarks.scenarios.SCENARIOS`.
+    :param environ: extra environment variables for gunicorn.
+    :param directory: where gunicorn's log file goes.
+    :param workers: gunicorn's ``--workers``.
+    """
+
+    def __init__(
+        self,
+        framework: str,
+        scenario: str,
+        environ: dict[str, str],
+        directory: str,
+        workers: int = DEFAULT_WORKERS,
+    ) -> None:
+        self.framework = framework
+        self.workers_wanted = workers
+        self.scenario = scenario
+        self.environ = environ
+        self.log_path = Path(directory, f"gunicorn-{framework}-{scenario}.log")
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start gunicorn; wait until it listens and has forked its workers."""
+        env = {
+            **os.environ,
+            **self.environ,
+            FRAMEWORK_ENV: self.framework,
+            SCENARIO_ENV: self.scenario,
+            "PYTHONPATH": os.pathsep.join(
+                filter(
+                    None,
+                    [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")],
+                )
+            ),
+        }
+        with self.log_path.open("wb") as log:
+            # NOTE: a new session makes the master and its workers one process
+            # group, so stop() can kill them all by the master's id if need be.
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    *gunicorn_options(self.workers_wanted),
+                    "benchmarks.wsgi:app",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(f"gunicorn exited with {self.process.returncode}:\n{self.log()}")
+            if not self.port and (match := _LISTENING.search(self.log())):
+                self.port = int(match[1])
+            if self.port and len(self.workers()) >= self.workers_wanted:
+                return
+            time.sleep(0.05)
+        raise ServerError(f"gunicorn did not start within {START_TIMEOUT:g} s:\n{self.log()}")
+
+    def log(self) -> str:
+        """What gunicorn has written so far."""
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def workers(self) -> list[int]:
+        """The worker processes' ids: the children of the gunicorn master."""
+        return [] if self.process is None else _children(self.process.pid)
+
+    def stop(self) -> None:
+        """Stop the master (SIGTERM, then SIGKILL to its group) and reap it."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        if process is not None:
+            # Workers left behind by a master that died first share its group.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def request_once(port: int, scenario: Scenario) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Send *scenario*'s request; return status line, headers and body."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT)
+    try:
+        connection.request(scenario.method, _target(scenario), scenario.body, scenario.headers)
+        response = connection.getresponse()
+        body = response.read()
+        return f"{response.status} {response.reason}", response.getheaders(), body
+    finally:
+        connection.close()
+
+
+def gunicorn_options(workers: int) -> list[str]:
+    """The gunicorn options every framework is served with (the OS picks the port)."""
+    return [
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(THREADS),
+        "--bind",
+        f"{HOST}:0",
+        "--graceful-timeout",
+        "2",
+    ]
+
+
+def _target(scenario: Scenario) -> str:
+    return scenario.path + (f"?{scenario.query}" if scenario.query else "")
+
+
+def _lua_string(value: str | bytes) -> str:
+    """*value* as a Lua string literal (every byte escaped: no quoting pitfalls)."""
+    data = value.encode() if isinstance(value, str) else value
+    return '"' + "".join(f"\\{byte}" for byte in data) + '"'
+
+
+def wrk_script(scenario: Scenario) -> str:
+    """A wrk Lua script sending *scenario*'s request and printing a summary line."""
+    lines = [f"wrk.method = {_lua_string(scenario.method)}"]
+    if scenario.body:
+        lines.append(f"wrk.body = {_lua_string(scenario.body)}")
+    lines += [
+        f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}"
+        for name, value in scenario.headers.items()
+    ]
+    lines.append(
+        "done = function(summary, latency, requests)\n"
+        "  local e = summary.errors\n"
+        '  io.write(string.format("WRK_RESULT %d %d %d %d %d %d %d %d %d\\n",\n'
+        "    summary.requests, summary.duration, e.connect, e.read, e.write, e.status,\n"
+        "    e.timeout, latency:percentile(50), latency:percentile(99)))\n"
+        "end"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def run_wrk(
+    wrk: str, port: int, scenario: Scenario, seconds: int, connections: int, directory: str
+) -> Load:
+    """Load the server with wrk for *seconds*."""
+    script = Path(directory, f"{scenario.name}.lua")
+    script.write_text(wrk_script(scenario), encoding="utf-8")
+    command = [
+        wrk,
+        "--threads",
+        "1",
+        "--connections",
+        str(connections),
+        "--duration",
+        f"{seconds}s",
+        "--timeout",
+        f"{REQUEST_TIMEOUT:g}s",
+        "--script",
+        str(script),
+        f"http://{HOST}:{port}{_target(scenario)}",
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + 30, check=False
+    )
+    match = re.search(r"^WRK_RESULT((?: \d+){9})$", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or match is None:
+        raise ServerError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    requests, duration_us, connect, read, write, status, timeout, p50, p99 = map(
+        int, match[1].split()
+    )
+    # NOTE: wrk counts every status >= 400 as an error; for 404 and 422
+    # scenarios those are the expected answers (checked before the load).
+    status_errors = status if scenario.expect_status < 400 else 0
+    return Load(
+        requests=requests,
+        seconds=duration_us / 1e6,
+        errors=connect + read + write + timeout + status_errors,
+        p50_ms=p50 / 1000,
+        p99_ms=p99 / 1000,
+    )
+
+
+def _percentile(ordered: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile of an ascending sequence (0 when empty)."""
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def run_python(port: int, scenario: Scenario, seconds: float, connections: int) -> Load:
+    """Load the server for *seconds* from threads, each with one keep-alive connection."""
+    target = _target(scenario)
+    latencies: list[list[float]] = []
+    errors: list[int] = []
+    deadline = time.perf_counter() + seconds
+
+    def client() -> None:
+        mine: list[float] = []
+        failed = 0
+        connection = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT)
+        try:
+            while (begin := time.perf_counter()) < deadline:
+                try:
+                    connection.request(scenario.method, target, scenario.body, scenario.headers)
+                    response = connection.getresponse()
+                    response.read()
+                except (OSError, http.client.HTTPException):
+                    failed += 1
+                    connection.close()
+                    continue
+                mine.append(time.perf_counter() - begin)
+                if response.status != scenario.expect_status:
+                    failed += 1
+        finally:
+            connection.close()
+            latencies.append(mine)
+            errors.append(failed)
+
+    threads = [
+        threading.Thread(target=client, daemon=True)
+        for _ in range(min(connections, MAX_PYTHON_CONNECTIONS))
+    ]
+    begin = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + REQUEST_TIMEOUT + 5)
+    elapsed = time.perf_counter() - begin
+    ordered = sorted(latency for mine in latencies for latency in mine)
+    return Load(
+        requests=len(ordered),
+        seconds=elapsed,
+        errors=sum(errors),
+        p50_ms=_percentile(ordered, 0.50) * 1000,
+        p99_ms=_percentile(ordered, 0.99) * 1000,
+    )
+
+
+def find_wrk() -> str | None:
+    """The wrk executable, if installed."""
+    if os.access("/usr/bin/wrk", os.X_OK):
+        return "/usr/bin/wrk"
+    return shutil.which("wrk")
+
+
+def _wrk_version(wrk: str) -> str:
+    done = subprocess.run([wrk, "--version"], capture_output=True, text=True, timeout=10)
+    first = (done.stdout or done.stderr).strip().splitlines()
+    return first[0].split(" Copyright")[0] if first else "wrk"
+
+
+def measure(
+    framework: str,
+    scenario: Scenario,
+    args: argparse.Namespace,
+    environ: dict[str, str],
+    directory: str,
+) -> ServerResult:
+    """Serve *scenario* with *framework*, check one answer, warm up, load it.
+
+    The load runs ``args.trials`` times, each on fresh connections; the
+    trial with the median requests per second is reported, with its
+    latencies, and the errors of all trials.
+    """
+    with Server(framework, scenario.name, environ, directory, args.workers) as server:
+        status, headers, body = request_once(server.port, scenario)
+        problems = scenario.mismatches(status, headers, body, scenario.counter_delta)
+        if problems:
+            raise ServerError(f"{framework} / {scenario.name}: " + "; ".join(problems))
+
+        def load(seconds: int) -> Load:
+            if args.wrk:
+                return run_wrk(
+                    args.wrk, server.port, scenario, seconds, args.connections, directory
+                )
+            return run_python(server.port, scenario, seconds, args.connections)
+
+        load(WARMUP_SECONDS)
+        trials = sorted((load(args.seconds) for _ in range(args.trials)), key=_rate)
+        rss = [round(peak_rss_mib(pid), 1) for pid in server.workers()]
+    result = trials[len(trials) // 2]
+    return ServerResult(
+        scenario=scenario.name,
+        framework=framework,
+        requests=result.requests,
+        seconds=round(result.seconds, 3),
+        requests_per_s=round(_rate(result), 1),
+        p50_ms=round(result.p50_ms, 3),
+        p99_ms=round(result.p99_ms, 3),
+        errors=sum(trial.errors for trial in trials),
+        worker_peak_rss_mib=rss,
+        trials_per_s=[round(_rate(trial), 1) for trial in trials],
+    )
+
+
+def _rate(load: Load) -> float:
+    return load.requests / load.seconds if load.seconds else 0.0
+
+
+def add_ratios(results: Iterable[ServerResult]) -> None:
+    """Set each result's requests/s ratio to Falcon's for the same scenario."""
+    results = list(results)
+    falcon = {r.scenario: r.requests_per_s for r in results if r.framework == "falcon"}
+    for result in results:
+        if falcon.get(result.scenario):
+            result.ratios["falcon"] = round(result.requests_per_s / falcon[result.scenario], 3)
+
+
+def markdown(results: Iterable[ServerResult], facts: dict[str, str], settings: str) -> str:
+    """The results as a Markdown table under a header line."""
+    lines = [
+        f"Server mode — {header_line(facts)}",
+        "",
+        settings,
+        "",
+        "| scenario | framework | req/s | vs Falcon | p50 ms | p99 ms | errors "
+        "| peak RSS/worker MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        ratio = f"{r.ratios['falcon']:.2f}" if "falcon" in r.ratios else "n/a"
+        rss = " / ".join(f"{value:.1f}" for value in r.worker_peak_rss_mib)
+        lines.append(
+            f"| {r.scenario} | {r.framework} | {r.requests_per_s:.0f} | {ratio} "
+            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {rss} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line, with the name lists and the loader resolved."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.server",
+        description="Serve every framework with the same gunicorn settings and load it.",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=int,
+        default=DEFAULT_SECONDS,
+        help=f"load duration per framework and scenario (default {DEFAULT_SECONDS})",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"gunicorn workers, 2 threads each (default {DEFAULT_WORKERS})",
+    )
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=DEFAULT_TRIALS,
+        help=f"load runs per app, the median one reported (default {DEFAULT_TRIALS})",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=DEFAULT_CONNECTIONS,
+        help=f"concurrent keep-alive connections (default {DEFAULT_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--loader",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator: wrk if installed (auto), or the Python one",
+    )
+    parser.add_argument("--scenario", action="append", metavar="NAME[,NAME...]")
+    parser.add_argument("--framework", action="append", metavar="NAME[,NAME...]")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    try:
+        args.scenario = _names(args.scenario, SCENARIOS, "scenario")
+        args.framework = _names(args.framework, FRAMEWORKS, "framework")
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    if not (
+        1 <= args.seconds <= 600
+        and 1 <= args.trials <= 20
+        and 1 <= args.connections <= 1000
+        and 1 <= args.workers <= 8
+    ):
+        parser.error(
+            "--seconds must be 1 to 600, --trials 1 to 20, --connections 1 to 1000, "
+            "--workers 1 to 8"
+        )
+    args.wrk = None
+    if args.loader != "python":
+        args.wrk = find_wrk()
+        if args.wrk is None and args.loader == "wrk":
+            parser.error("wrk is not installed (apt-get install wrk), use --loader python")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server benchmark; 0 on success, 1 when a server fails or answers wrongly."""
+    args = parse_args(argv)
+    loader = _wrk_version(args.wrk) if args.wrk else "Python http.client threads"
+    results: list[ServerResult] = []
+    with tempfile.TemporaryDirectory(prefix="microapi-bench-server-") as directory:
+        database = str(Path(directory, "todos.sqlite3"))
+        create_database(database)
+        # NOTE: gunicorn puts its control socket in $XDG_RUNTIME_DIR; keep it in ours.
+        environ = {DATABASE_ENV: database, "XDG_RUNTIME_DIR": directory}
+        for index, name in enumerate(args.scenario):
+            shift = index % len(args.framework)
+            for framework in [*args.framework[shift:], *args.framework[:shift]]:
+                print(f"{name} / {framework}", file=sys.stderr)
+                try:
+                    results.append(measure(framework, SCENARIOS[name], args, environ, directory))
+                except (ServerError, OSError, subprocess.SubprocessError) as exc:
+                    print(f"server mode failed: {exc}", file=sys.stderr)
+                    return 1
+    order = {name: index for index, name in enumerate(args.framework)}
+    results.sort(key=lambda r: (args.scenario.index(r.scenario), order[r.framework]))
+    add_ratios(results)
+    options = " ".join(gunicorn_options(args.workers))
+    gunicorn = f"gunicorn {metadata.version('gunicorn')} {options}"
+    settings = (
+        f"{gunicorn} · load: {loader}, {args.connections} "
+        f"keep-alive connections; per framework and scenario a {WARMUP_SECONDS} s warm-up, "
+        f"then {args.trials} run(s) of {args.seconds} s on fresh connections, the median "
+        "reported; vs Falcon = req/s ÷ Falcon's req/s (higher is better)."
+    )
+    facts = environment()
+    print(markdown(results, facts, settings))
+    if args.json:
+        document = {
+            "environment": facts,
+            "settings": {
+                "gunicorn": gunicorn,
+                "workers": args.workers,
+                "threads": THREADS,
+                "loader": loader,
+                "connections": args.connections,
+                "seconds": args.seconds,
+                "trials": args.trials,
+                "warmup_seconds": WARMUP_SECONDS,
+            },
+            "results": [asdict(result) for result in results],
+        }
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump(document, file, indent=2)
+            file.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
