@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import stop
-
-ROOT = Path(__file__).resolve().parents[3]
-STARTUP_SECONDS = 20
+from tests.helpers import gunicorn
 
 
 @pytest.fixture(scope="module")
@@ -32,52 +24,15 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, database_path: Path
 ) -> Iterator[tuple[str, int]]:
     """Start gunicorn (2 workers, app preloaded) on a free port; stop it after."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{database_path}",
-        # gunicorn ≥ 25 opens a control socket under $XDG_RUNTIME_DIR (else ~/.gunicorn).
-        "XDG_RUNTIME_DIR": str(tmp_path_factory.mktemp("gunicorn")),
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            "127.0.0.1:0",
-            "--workers",
-            "2",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "2",
-            # As `microapi serve` does: the app is imported before the fork,
-            # so each worker must make its own engine.
-            "--preload",
-            "examples.todos.wsgi:api",
-        ],
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    deadline = time.monotonic() + STARTUP_SECONDS
-    port = None
-    seen = []
-    while port is None and time.monotonic() < deadline:
-        line = process.stderr.readline()
-        seen.append(line)
-        if match := re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", line):
-            port = int(match[1])
-        elif not line and process.poll() is not None:
-            break
-    try:
-        assert port is not None, "gunicorn did not start:\n" + "".join(seen)
-        yield "127.0.0.1", port
-    finally:
-        stop(process)
-        process.stderr.close()
+    # --preload, as `microapi serve` does: the app is imported before the
+    # fork, so each worker must make its own engine.
+    with gunicorn(
+        "examples.todos.wsgi:api",
+        tmp_path_factory.mktemp("gunicorn"),
+        "--preload",
+        env={"DATABASE_URL": f"sqlite:///{database_path}"},
+    ) as address:
+        yield address
 
 
 def request(
