@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.apps import FRAMEWORKS, FrameworkUnavailable, load
-from benchmarks.meta import environment, header_line
+from benchmarks.meta import environment, header_line, write_json
 from benchmarks.scenarios import COUNTER, SCENARIOS, Scenario
 
 if TYPE_CHECKING:
@@ -330,18 +329,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     facts = environment()
     print(markdown(results, facts, settings))
     if args.json:
-        document = {
-            "environment": facts,
-            "settings": {
-                "rounds": args.rounds,
-                "seconds": None if args.calls else args.seconds,
-                "calls": args.calls,
-            },
-            "results": [asdict(result) for result in results],
+        run = {
+            "rounds": args.rounds,
+            "seconds": None if args.calls else args.seconds,
+            "calls": args.calls,
         }
-        with open(args.json, "w", encoding="utf-8") as file:
-            json.dump(document, file, indent=2)
-            file.write("\n")
+        write_json(args.json, facts, run, results)
     return 0
 
 

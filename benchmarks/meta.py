@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
+import json
 import os
 import platform
+from dataclasses import asdict
 from importlib import metadata
 from importlib.machinery import EXTENSION_SUFFIXES
+from typing import Any
 
 #: Distributions whose versions go in every report, by display name.
 DISTRIBUTIONS = {
@@ -85,3 +88,17 @@ def header_line(facts: dict[str, str]) -> str:
     versions = (f"{name} {facts[name]}" for name in ("Falcon", *DISTRIBUTIONS))
     machine = [facts["platform"], facts["cpu"]] if "cpu" in facts else [facts["platform"]]
     return " · ".join([facts["python"], *versions, *machine, facts["date"]])
+
+
+def write_json(
+    path: str, facts: dict[str, str], settings: dict[str, Any], results: list[Any]
+) -> None:
+    """Write a run's environment, settings and results (dataclasses) as JSON to *path*."""
+    document = {
+        "environment": facts,
+        "settings": settings,
+        "results": [asdict(result) for result in results],
+    }
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(document, file, indent=2)
+        file.write("\n")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import json
 import math
 import os
 import re
@@ -34,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
@@ -42,7 +41,7 @@ from types import TracebackType
 from benchmarks.apps import FRAMEWORK_ENV, FRAMEWORKS, SCENARIO_ENV
 from benchmarks.data import DATABASE_ENV, create_database
 from benchmarks.inprocess import _names
-from benchmarks.meta import environment, header_line
+from benchmarks.meta import environment, header_line, write_json
 from benchmarks.scenarios import SCENARIOS, Scenario
 
 HOST = "127.0.0.1"
@@ -578,23 +577,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     facts = environment()
     print(markdown(results, facts, settings))
     if args.json:
-        document = {
-            "environment": facts,
-            "settings": {
-                "gunicorn": gunicorn,
-                "workers": args.workers,
-                "threads": THREADS,
-                "loader": loader,
-                "connections": args.connections,
-                "seconds": args.seconds,
-                "trials": args.trials,
-                "warmup_seconds": WARMUP_SECONDS,
-            },
-            "results": [asdict(result) for result in results],
+        run = {
+            "gunicorn": gunicorn,
+            "workers": args.workers,
+            "threads": THREADS,
+            "loader": loader,
+            "connections": args.connections,
+            "seconds": args.seconds,
+            "trials": args.trials,
+            "warmup_seconds": WARMUP_SECONDS,
         }
-        with open(args.json, "w", encoding="utf-8") as file:
-            json.dump(document, file, indent=2)
-            file.write("\n")
+        write_json(args.json, facts, run, results)
     return 0
 
 
