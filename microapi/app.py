@@ -14,7 +14,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
@@ -24,6 +24,7 @@ from werkzeug.exceptions import (
     InternalServerError,
     MethodNotAllowed,
     NotFound,
+    SecurityError,
 )
 from werkzeug.exceptions import (
     NotImplemented as MethodNotImplemented,
@@ -39,6 +40,7 @@ from .request import DEFAULT_BODY_LIMIT, Request, decode_wsgi
 from .response import HTTP_TOKEN, Res
 from .routetable import Miss, RouteTable
 from .routing import MiddlewareSpec, Route, Scope, describe
+from .security import Keys, Tokens
 from .types import ErrorHandler, Target, WSGIApp
 
 __all__ = ["Api"]
@@ -73,9 +75,20 @@ class Api(Scope):
     :param docs: serve the OpenAPI document at ``/openapi.json`` and a
         Swagger UI page at ``/docs`` (from the ``swagger-ui-bundle``
         package, no CDN); see :mod:`microapi.docs`.  Off by default.
+    :param secret_key: the key that signs sessions, tokens and CSRF tokens,
+        or a list of keys, oldest first (the last signs, all verify: add a
+        new key at the end to rotate).  Defaults to ``MICROAPI_SECRET_KEY``;
+        without one, whatever signs raises at first use.
+    :param session_cookie: the name of the session cookie.
+    :param session_max_age: seconds a session cookie stays valid after it
+        was last written (31 days, as in Flask).
+    :param trusted_hosts: the ``Host`` values to accept (werkzeug's syntax:
+        ``"example.com"``, ``".example.com"`` for subdomains too); any other
+        host gets a 400 before routing.  ``None`` accepts every host.
 
     .. versionadded:: 0.1
-        ``title``, ``version`` and ``docs``.
+        ``title``, ``version``, ``docs``, ``secret_key``, ``session_cookie``,
+        ``session_max_age`` and ``trusted_hosts``.
     """
 
     #: The class of ``req``; subclass :class:`~microapi.Request` to extend it.
@@ -91,6 +104,10 @@ class Api(Scope):
         title: str = "microapi",
         version: str = "0.1.0",
         docs: bool = False,
+        secret_key: str | bytes | Sequence[str | bytes] | None = None,
+        session_cookie: str = "session",
+        session_max_age: int = 31 * 24 * 3600,
+        trusted_hosts: Iterable[str] | None = None,
     ) -> None:
         #: Whether 500 responses show the traceback.
         self.debug = debug
@@ -100,6 +117,16 @@ class Api(Scope):
         self.etag = etag
         #: Whether to log every request on ``microapi.request``.
         self.access_log = access_log
+        #: The secret keys and the serializers made from them.
+        self.keys = Keys(secret_key)
+        #: Bearer tokens signed with the app's key: ``api.tokens.issue(...)``.
+        self.tokens = Tokens(self.keys)
+        #: The name of the session cookie.
+        self.session_cookie = session_cookie
+        #: Seconds a session cookie stays valid after it was last written.
+        self.session_max_age = session_max_age
+        #: The accepted ``Host`` values, or ``None`` for any.
+        self.trusted_hosts = None if trusted_hosts is None else list(trusted_hosts)
         self._table = RouteTable()
         self._routes: list[Route] = []
         self._middleware: list[MiddlewareSpec] = []
@@ -323,6 +350,8 @@ class Api(Scope):
         req = self.request_class(environ, False)
         req.api = self
         res = Res(req)
+        if self.trusted_hosts is not None and not self._host_trusted(req, res):
+            return res._emit(start_response, False)
         # PERF: the router needs path and method anyway; handing them to req
         # saves its lazy attributes a second computation.
         path_info = environ.get("PATH_INFO") or "/"
@@ -349,6 +378,8 @@ class Api(Scope):
                 )
         except Exception as exc:
             self._handle_error(req, res, exc)
+        if "session" in req.__dict__:
+            self._save_session(req, res)
         body = res._emit(start_response, self.etag)
         if "files" in req.__dict__:
             # Uploaded files are temporary files: close them with the response.
@@ -364,6 +395,24 @@ class Api(Scope):
                 extra={"request_id": req.id},
             )
         return body
+
+    def _host_trusted(self, req: Request, res: Res) -> bool:
+        # Before routing and middleware: an untrusted Host gets a bare 400.
+        req.trusted_hosts = self.trusted_hosts
+        try:
+            req.host  # noqa: B018 - werkzeug checks it against trusted_hosts
+        except SecurityError as exc:
+            self._render_problem(req, res, exc)
+            return False
+        return True
+
+    def _save_session(self, req: Request, res: Res) -> None:
+        from .sessions import save_session
+
+        try:
+            save_session(req, res, req.session)
+        except RuntimeError as exc:  # a session too big for its cookie
+            self._handle_error(req, res, exc)
 
     def _mounted(self, environ: dict[str, Any]) -> WSGIApp | None:
         path_info = environ.get("PATH_INFO") or ""

@@ -2,7 +2,8 @@
 
 Everything werkzeug offers is here (``method``, ``path``, ``headers``,
 ``args``, ``form``, ``files``, ``cookies``, ``get_data()``...), plus
-``params``, ``query``, ``body``, ``state``, ``route``, ``user`` and ``id``.
+``params``, ``query``, ``body``, ``state``, ``route``, ``user``, ``id``,
+``session`` and ``csrf_token``.
 Nothing is read, parsed or computed until it is first asked for.
 """
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .app import Api
     from .routetable import Miss
     from .routing import Route
+    from .sessions import Session
 
 __all__ = ["Request"]
 
@@ -35,6 +37,9 @@ T = TypeVar("T")
 
 #: Default largest request body, in bytes (1 MiB, as in Next.js).
 DEFAULT_BODY_LIMIT = 1024 * 1024
+
+#: The session key holding the CSRF secret that ``req.csrf_token`` signs.
+CSRF_SESSION_KEY = "_csrf"
 
 
 class _lazy(Generic[T]):
@@ -214,6 +219,35 @@ class Request(_WerkzeugRequest):
     def state(self) -> SimpleNamespace:
         """A namespace for middleware to hand things to handlers."""
         return SimpleNamespace()
+
+    @_lazy
+    def session(self) -> Session:
+        """The session: a dict kept in a signed cookie (:mod:`microapi.sessions`).
+
+        Written back when the request is done, only if modified.
+
+        :raises RuntimeError: when the app has no secret key.
+        """
+        from .sessions import load_session
+
+        return load_session(self)
+
+    @_lazy
+    def csrf_token(self) -> str:
+        """The CSRF token of this session, for HTML forms' hidden field.
+
+        Starts a session secret if there is none (the session is then written).
+
+        :raises RuntimeError: when the app has no secret key.
+        """
+        from .security import csrf_token_for, new_csrf_secret
+
+        assert self.api is not None  # the session needed it
+        session = self.session
+        secret = session.get(CSRF_SESSION_KEY)
+        if not isinstance(secret, str):
+            secret = session[CSRF_SESSION_KEY] = new_csrf_secret()
+        return csrf_token_for(self.api.keys, secret)
 
     @_lazy
     def id(self) -> str:

@@ -1,0 +1,107 @@
+"""``req.session``: a dict kept in a signed cookie.
+
+The session is read on first use of ``req.session`` and written back by the
+dispatcher when the request is done, only if it was modified.  The cookie is
+signed (itsdangerous, JSON) with the app's newest secret key and carries its
+signing time; a cookie that is tampered with, garbled, older than
+``Api(session_max_age=...)`` or signed with a key no longer in the list
+reads as an empty session.  Signed is not encrypted: the client can read
+what the session holds, so keep ids in it, not secrets.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from itsdangerous import BadData
+from werkzeug.datastructures import CallbackDict
+from werkzeug.http import dump_cookie, parse_cookie
+
+from .security import SESSION_SALT
+
+if TYPE_CHECKING:
+    from .request import Request
+    from .response import Res
+
+__all__ = ["MAX_COOKIE_SIZE", "Session", "load_session", "save_session"]
+
+#: The largest ``Set-Cookie`` value browsers keep (name, value and attributes).
+MAX_COOKIE_SIZE = 4093
+
+
+class Session(CallbackDict[str, Any]):
+    """The session: a ``dict`` that knows whether it was modified.
+
+    Changes to the session itself are noticed; changes inside a value it
+    holds (``req.session["cart"].append(x)``) are not, so set
+    ``req.session.modified = True`` after those.
+    """
+
+    def __init__(self, initial: dict[str, Any] | None = None) -> None:
+        def on_update(session: Session) -> None:
+            session.modified = True
+
+        super().__init__(initial, on_update)
+        #: Whether the session must be written back to its cookie.
+        self.modified = False
+
+
+def _cookie_values(req: Request, name: str) -> list[str]:
+    # Every cookie of that name, in order: a second cookie with the same name
+    # (set by a sibling subdomain, say) must not shadow the genuine one.
+    header = req.environ.get("HTTP_COOKIE")
+    return parse_cookie(header).getlist(name) if header else []
+
+
+def load_session(req: Request) -> Session:
+    """Read the session from the request's cookie; empty when there is none."""
+    api = req.api
+    if api is None:
+        raise RuntimeError("req.session needs a request dispatched by an Api")
+    # First, so that an app without a key fails on every read, cookie or not.
+    signer = api.keys.timed_serializer(SESSION_SALT, "req.session")
+    for value in _cookie_values(req, api.session_cookie):
+        try:
+            data = signer.loads(value, max_age=api.session_max_age)
+        except (BadData, UnicodeError, ValueError, TypeError):
+            continue
+        if isinstance(data, dict):
+            return Session(data)
+    return Session()
+
+
+def save_session(req: Request, res: Res, session: Session) -> None:
+    """Write *session* to its cookie if it was modified; add ``Vary: Cookie``.
+
+    An emptied session deletes the cookie.
+
+    :raises RuntimeError: when the cookie would exceed what browsers keep
+        (:data:`MAX_COOKIE_SIZE`), naming the size; nothing is written.
+    """
+    api = req.api
+    assert api is not None  # load_session made sure
+    res.append_header("Vary", "Cookie")
+    if not session.modified:
+        return
+    name = api.session_cookie
+    if not session:
+        if _cookie_values(req, name):
+            res.clear_cookie(name)
+        return
+    value = api.keys.timed_serializer(SESSION_SALT, "req.session").dumps(dict(session))
+    cookie = dump_cookie(
+        name,
+        value,
+        max_age=api.session_max_age,
+        path="/",
+        secure=req.scheme == "https",
+        httponly=True,
+        samesite="Lax",
+        max_size=0,  # checked below, as an error instead of werkzeug's warning
+    )
+    if len(cookie) > MAX_COOKIE_SIZE:
+        raise RuntimeError(
+            f"the session cookie would be {len(cookie)} bytes, over the {MAX_COOKIE_SIZE} "
+            "browsers keep: store less in req.session (ids, not records)"
+        )
+    res.append_header("Set-Cookie", cookie)
