@@ -15,12 +15,14 @@ worthless for another, and JSON, never pickle.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from itsdangerous import BadData, BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 __all__ = [
     "ExpiredToken",
@@ -40,6 +42,27 @@ SECRET_KEY_ENV = "MICROAPI_SECRET_KEY"
 TOKEN_SALT = "microapi.tokens"
 SESSION_SALT = "microapi.session"
 CSRF_SALT = "microapi.csrf"
+
+# How many CSRF tokens a Keys remembers (a few hundred bytes each).
+_CSRF_CACHE_SIZE = 1024
+
+# What URLSafeSerializer.dumps makes: base64url payload (a leading "." when
+# compressed), ".", base64url signature.
+_SIGNED_SHAPE = re.compile(r"\.?[A-Za-z0-9_-]+\.([A-Za-z0-9_-]+)")
+
+
+def _canonical(token: str) -> bool:
+    # NOTE: itsdangerous also accepts a signature with "=" padding appended
+    # or other values in its last character's unused bits, so one token
+    # would have several spellings; only the one it makes is accepted.
+    match = _SIGNED_SHAPE.fullmatch(token)
+    if match is None:
+        return False
+    signature = match[1].encode()
+    try:
+        return base64_encode(base64_decode(signature)) == signature
+    except BadData:
+        return False
 
 
 class InvalidToken(BadSignature):
@@ -90,6 +113,9 @@ class Keys:
         self.keys = load_keys(secret_key)
         self._plain: dict[str, URLSafeSerializer] = {}
         self._timed: dict[str, URLSafeTimedSerializer] = {}
+        # CSRF tokens by secret: a session's token is the same on every
+        # request, and signing it costs more than the rest of the check.
+        self._csrf_tokens: dict[str, str] = {}
 
     def _require(self, purpose: str) -> list[bytes]:
         if not self.keys:
@@ -157,6 +183,10 @@ class Tokens:
         :raises RuntimeError: when the app has no secret key.
         """
         signer = self._signer()
+        if isinstance(token, bytes):
+            token = token.decode("latin-1")
+        if not isinstance(token, str) or not _canonical(token):
+            raise InvalidToken("malformed token")
         try:
             payload = signer.loads(token)
         except (BadData, UnicodeError, ValueError, TypeError):
@@ -177,14 +207,39 @@ def new_csrf_secret() -> str:
 
 
 def csrf_token_for(keys: Keys, secret: str) -> str:
-    """The CSRF token for a session's *secret*: signed, so it names its session."""
-    return keys.serializer(CSRF_SALT, "CSRF protection").dumps(secret)
+    """The CSRF token for a session's *secret*: signed, so it names its session.
+
+    :raises RuntimeError: when the app has no secret key.
+    """
+    cache = keys._csrf_tokens
+    token = cache.get(secret)
+    if token is None:
+        token = keys.serializer(CSRF_SALT, "CSRF protection").dumps(secret)
+        if len(cache) >= _CSRF_CACHE_SIZE:
+            cache.clear()  # PERF: simpler than an LRU, and as good for this
+        cache[secret] = token
+    return token
 
 
-def csrf_token_matches(keys: Keys, token: str, secret: str) -> bool:
-    """Whether *token* was made by :func:`csrf_token_for` for this *secret*."""
+def csrf_token_matches(keys: Keys, token: object, secret: object) -> bool:
+    """Whether *token* was made by :func:`csrf_token_for` for this *secret*.
+
+    Tokens signed with any of the keys match (they rotate); anything but
+    two strings never matches.
+
+    :raises RuntimeError: when the app has no secret key.
+    """
+    serializer = keys.serializer(CSRF_SALT, "CSRF protection")
+    if not isinstance(secret, str) or not isinstance(token, str):
+        return False
+    # PERF: the usual token is the newest key's, known without verifying.
+    if secrets.compare_digest(token.encode(), csrf_token_for(keys, secret).encode()):
+        return True
+    if not _canonical(token):
+        return False
     try:
-        value = keys.serializer(CSRF_SALT, "CSRF protection").loads(token)
+        value = serializer.loads(token)
     except (BadData, UnicodeError, ValueError, TypeError):
         return False
-    return isinstance(value, str) and secrets.compare_digest(value, secret)
+    # NOTE: compare_digest refuses non-ASCII str; bytes compare anything.
+    return isinstance(value, str) and secrets.compare_digest(value.encode(), secret.encode())

@@ -7,15 +7,21 @@ signing time; a cookie that is tampered with, garbled, older than
 ``Api(session_max_age=...)`` or signed with a key no longer in the list
 reads as an empty session.  Signed is not encrypted: the client can read
 what the session holds, so keep ids in it, not secrets.
+
+When the request carries several cookies of the session's name (a sibling
+subdomain can plant one), the first that verifies is the session; cookies
+without a name or that do not parse never shadow it.
 """
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from itsdangerous import BadData
-from werkzeug.datastructures import CallbackDict
-from werkzeug.http import dump_cookie, parse_cookie
+from werkzeug.datastructures import CallbackDict, MultiDict
+from werkzeug.http import dump_cookie
+from werkzeug.sansio.http import parse_cookie
 
 from .security import SESSION_SALT
 
@@ -23,7 +29,7 @@ if TYPE_CHECKING:
     from .request import Request
     from .response import Res
 
-__all__ = ["MAX_COOKIE_SIZE", "Session", "load_session", "save_session"]
+__all__ = ["MAX_COOKIE_SIZE", "Session", "cookie_values", "load_session", "save_session"]
 
 #: The largest ``Set-Cookie`` value browsers keep (name, value and attributes).
 MAX_COOKIE_SIZE = 4093
@@ -46,11 +52,32 @@ class Session(CallbackDict[str, Any]):
         self.modified = False
 
 
-def _cookie_values(req: Request, name: str) -> list[str]:
-    # Every cookie of that name, in order: a second cookie with the same name
-    # (set by a sibling subdomain, say) must not shadow the genuine one.
-    header = req.environ.get("HTTP_COOKIE")
-    return parse_cookie(header).getlist(name) if header else []
+# The last header parsed and its cookies: the session, the CSRF check and
+# the CSRF cookie each look at the same header, so it is parsed once.
+# NOTE: one tuple, replaced whole, so threads never see half an update.
+_last_parsed: tuple[str, MultiDict[str, str]] = ("", MultiDict())
+
+
+def cookie_values(header: str | None, name: str) -> list[str]:
+    """Every value of cookie *name* in a ``Cookie`` *header*, in order.
+
+    Parsed as werkzeug parses ``req.cookies``, except that bytes which are
+    not UTF-8 are replaced instead of raising.
+    """
+    global _last_parsed
+    # PERF: most requests carry no such cookie; a substring test rules it out.
+    if not header or name not in header:
+        return []
+    last_header, cookies = _last_parsed
+    if header is not last_header and header != last_header:
+        text = header
+        if not text.isascii():
+            # NOTE: werkzeug's parse_cookie(environ) raises UnicodeDecodeError
+            # (a 500) on a header that is not UTF-8.
+            text = text.encode("latin-1", "replace").decode(errors="replace")
+        cookies = parse_cookie(text)
+        _last_parsed = (header, cookies)
+    return cookies.getlist(name)
 
 
 def load_session(req: Request) -> Session:
@@ -60,7 +87,7 @@ def load_session(req: Request) -> Session:
         raise RuntimeError("req.session needs a request dispatched by an Api")
     # First, so that an app without a key fails on every read, cookie or not.
     signer = api.keys.timed_serializer(SESSION_SALT, "req.session")
-    for value in _cookie_values(req, api.session_cookie):
+    for value in cookie_values(req.environ.get("HTTP_COOKIE"), api.session_cookie):
         try:
             data = signer.loads(value, max_age=api.session_max_age)
         except (BadData, UnicodeError, ValueError, TypeError):
@@ -70,25 +97,34 @@ def load_session(req: Request) -> Session:
     return Session()
 
 
-def save_session(req: Request, res: Res, session: Session) -> None:
+def save_session(req: Request, res: Res, session: MutableMapping[str, Any]) -> None:
     """Write *session* to its cookie if it was modified; add ``Vary: Cookie``.
 
-    An emptied session deletes the cookie.
+    An emptied session deletes the cookie.  A plain mapping assigned to
+    ``req.session`` counts as modified.
 
     :raises RuntimeError: when the cookie would exceed what browsers keep
-        (:data:`MAX_COOKIE_SIZE`), naming the size; nothing is written.
+        (:data:`MAX_COOKIE_SIZE`), naming the size, or when the session
+        holds something JSON cannot encode; nothing is written.
     """
     api = req.api
     assert api is not None  # load_session made sure
     res.append_header("Vary", "Cookie")
-    if not session.modified:
+    if not getattr(session, "modified", True):
         return
     name = api.session_cookie
     if not session:
-        if _cookie_values(req, name):
+        if cookie_values(req.environ.get("HTTP_COOKIE"), name):
             res.clear_cookie(name)
         return
-    value = api.keys.timed_serializer(SESSION_SALT, "req.session").dumps(dict(session))
+    try:
+        value = api.keys.timed_serializer(SESSION_SALT, "req.session").dumps(dict(session))
+    except (TypeError, ValueError) as exc:
+        # NOTE: a RuntimeError, so the dispatcher answers 500 and logs it.
+        raise RuntimeError(
+            f"cannot save req.session: {exc} (a session holds JSON values: str, int, "
+            "float, bool, None, and lists and dicts of them)"
+        ) from exc
     cookie = dump_cookie(
         name,
         value,
@@ -101,7 +137,8 @@ def save_session(req: Request, res: Res, session: Session) -> None:
     )
     if len(cookie) > MAX_COOKIE_SIZE:
         raise RuntimeError(
-            f"the session cookie would be {len(cookie)} bytes, over the {MAX_COOKIE_SIZE} "
-            "browsers keep: store less in req.session (ids, not records)"
+            f"cannot save req.session: its cookie {name!r} would be {len(cookie)} bytes, "
+            f"over the {MAX_COOKIE_SIZE} that browsers keep; store less in the session "
+            "(ids, not records)"
         )
     res.append_header("Set-Cookie", cookie)

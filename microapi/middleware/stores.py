@@ -1,25 +1,382 @@
-"""Rate-limit counter stores: memory, SQLite (one host), Redis (many hosts)."""
+"""Rate-limit counter stores: memory, SQLite (one host), Redis (many hosts).
+
+Every store counts fixed windows the same way, the way Redis ``INCR`` plus
+``PEXPIRE`` on the first hit does: a key's window starts at its first hit
+and lasts ``period`` seconds; :meth:`Store.hit` adds one and returns the
+count so far and the seconds left.  A window never depends on the wall
+clock's alignment, so hosts with skewed clocks still agree.
+
+A store that cannot answer raises :class:`StoreUnavailable`; ``rate_limit``
+then admits or refuses the request (its ``fail_open=``).
+"""
 
 from __future__ import annotations
 
+import itertools
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
 __all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "Store", "StoreUnavailable"]
+
+# Clients inherited over fork() are kept referenced, never closed: closing a
+# SQLite connection in the child would drop the POSIX locks of the child's
+# own new connection to the same file (SQLite's "do not carry a connection
+# across fork" rule).  One per store per fork, only if the parent used it.
+_ABANDONED: list[object] = []
 
 
 class StoreUnavailable(Exception):
-    """STUB: being written (issue #5)."""
+    """The store cannot count right now (server down, timeout, locked file)."""
 
 
-class Store:
-    """STUB: being written (issue #5)."""
+class Store(ABC):
+    """A fixed-window counter shared by the requests that use it.
+
+    Subclass it and implement :meth:`hit` to keep counters elsewhere.
+    """
+
+    @abstractmethod
+    def hit(self, key: str, period: float) -> tuple[int, float]:
+        """Count one hit on *key*; return ``(count, seconds_until_reset)``.
+
+        The first hit of a window starts it; the window lasts *period*
+        seconds.  *count* includes this hit.
+
+        :raises StoreUnavailable: when the store cannot answer.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional: stores without connections
+        """Release this process's connections (they reopen when needed)."""
+
+
+def _after_fork(store: Store, method: Callable[[Any], None]) -> None:
+    # NOTE: gunicorn (and `microapi serve`) may import the app, and so build
+    # the store, before forking its workers: each child starts afresh, in
+    # the child's only thread, before any worker thread can race it.
+    ref = weakref.ref(store)
+
+    def reset() -> None:  # pragma: no cover - runs in forked children
+        alive = ref()
+        if alive is not None:
+            method(alive)
+
+    os.register_at_fork(after_in_child=reset)
 
 
 class MemoryStore(Store):
-    """STUB: being written (issue #5)."""
+    """Counters in this process's memory: exact within one process.
+
+    Thread-safe.  Expired windows are dropped whenever the table has doubled
+    since the last sweep, so memory stays proportional to the live keys.
+    Each process (gunicorn worker) counts on its own: use
+    :class:`SQLiteStore` or :class:`RedisStore` to share counters.
+
+    :param clock: seconds, monotonic; tests pass a fake one.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        # key -> (reset_at, the window's counter)
+        self._windows: dict[str, tuple[float, Callable[[], int]]] = {}
+        self._lock = threading.Lock()
+        self._sweep_at = 1024
+        _after_fork(self, MemoryStore._new_lock)
+
+    def _new_lock(self) -> None:  # pragma: no cover - runs in forked children
+        self._lock = threading.Lock()
+
+    def hit(self, key: str, period: float) -> tuple[int, float]:
+        """Count one hit on *key*; see :meth:`Store.hit`."""
+        now = self._clock()
+        window = self._windows.get(key)
+        if window is not None and window[0] > now:
+            # PERF: no lock while a window runs: an itertools.count's
+            # __next__ is one C call, atomic under the GIL (threading.py
+            # numbers its threads the same way).
+            return window[1](), window[0] - now
+        with self._lock:  # a window starts: once, whichever thread is first
+            window = self._windows.get(key)
+            if window is not None and window[0] > now:
+                return window[1](), window[0] - now
+            if window is None and len(self._windows) >= self._sweep_at:
+                self._sweep(now)
+            self._windows[key] = (now + period, itertools.count(2).__next__)
+            return 1, period
+
+    def _sweep(self, now: float) -> None:
+        # PERF: amortized O(1) per hit: a full sweep only after the table
+        # doubled, never on the usual path.
+        windows = self._windows
+        for key in [key for key, window in windows.items() if window[0] <= now]:
+            del windows[key]
+        self._sweep_at = max(1024, 2 * len(windows))
+
+    def __len__(self) -> int:
+        """The number of windows held (expired ones not swept yet included)."""
+        return len(self._windows)
+
+    def __repr__(self) -> str:
+        return "MemoryStore()"
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS microapi_ratelimit (
+    key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    reset_at INTEGER NOT NULL  -- milliseconds since the epoch
+) WITHOUT ROWID
+"""
+
+# One atomic statement: insert, or count on, or restart an expired window
+# (or one further away than a period: the clock went back).  SQLite
+# evaluates every SET expression against the old row.
+_HIT = """
+INSERT INTO microapi_ratelimit (key, count, reset_at) VALUES (:key, 1, :now + :period)
+ON CONFLICT (key) DO UPDATE SET
+    count = CASE WHEN reset_at <= :now OR reset_at > :now + :period
+                 THEN 1 ELSE count + 1 END,
+    reset_at = CASE WHEN reset_at <= :now OR reset_at > :now + :period
+                    THEN :now + :period ELSE reset_at END
+RETURNING count, reset_at
+"""
+
+_CLEANUP = "DELETE FROM microapi_ratelimit WHERE reset_at <= ?"
 
 
 class SQLiteStore(Store):
-    """STUB: being written (issue #5)."""
+    """Counters in a SQLite file: shared by every process on one host.
+
+    The recommended store for one machine: no server, exact across gunicorn
+    workers (one atomic ``INSERT ... ON CONFLICT ... RETURNING``; SQLite
+    3.35 or later).  The file uses WAL; its directory and table are created
+    at first use.  Each process opens its own connection lazily (so the
+    store may be built before gunicorn forks) and shares it between its
+    threads.  Expired rows are deleted every *cleanup_interval* seconds.
+    A locked, unreadable or unwritable database raises
+    :class:`StoreUnavailable`: waits for this process's connection and for
+    the file's write lock each last at most *timeout* seconds.
+
+    :param path: the database file, e.g. ``"var/ratelimit.db"``.
+    :param timeout: seconds to wait for the connection, then for the lock.
+    :param cleanup_interval: seconds between deletions of expired rows.
+    :param clock: wall-clock seconds (shared by processes); tests pass a
+        fake one.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        timeout: float = 1.0,
+        *,
+        cleanup_interval: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.path = os.fspath(path)
+        self.timeout = timeout
+        self.cleanup_interval = cleanup_interval
+        self._clock = clock
+        self._reset()
+        _after_fork(self, SQLiteStore._forget)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._pid = os.getpid()
+        self._cleanup_at = 0.0
+
+    def _forget(self) -> None:  # pragma: no cover - runs in forked children
+        if self._connection is not None:
+            _ABANDONED.append(self._connection)
+        self._reset()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():  # pragma: no cover - forked without os.fork's hooks
+            self._forget()
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            connection.execute("PRAGMA journal_mode=WAL").fetchall()
+            # NOTE: counters need no durability across power loss; NORMAL
+            # skips the fsync per commit that WAL would otherwise pay.
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(_SCHEMA)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        return connection
+
+    def hit(self, key: str, period: float) -> tuple[int, float]:
+        """Count one hit on *key*; see :meth:`Store.hit`."""
+        lock = self._lock  # NOTE: the one to release, even if a fork replaced it
+        if not lock.acquire(timeout=self.timeout):
+            raise StoreUnavailable(f"{self!r}: timed out waiting for this process's connection")
+        try:
+            connection = self._connection
+            if connection is None or self._pid != os.getpid():
+                connection = self._connect()
+            now_s = self._clock()
+            now = int(now_s * 1000)
+            rows = connection.execute(
+                _HIT, {"key": key, "now": now, "period": max(1, round(period * 1000))}
+            ).fetchall()  # fetching every row ends the statement: it commits
+            if now_s >= self._cleanup_at:
+                self._cleanup(connection, now_s, now)
+        except (sqlite3.Error, OSError) as exc:
+            # A new connection next time: a file that was missing, replaced
+            # or unreadable may be fine by then.
+            self._close_connection()
+            raise StoreUnavailable(f"{self!r}: {exc}") from exc
+        finally:
+            lock.release()
+        count, reset_at = rows[0]
+        return count, (reset_at - now) / 1000
+
+    def _cleanup(self, connection: sqlite3.Connection, now_s: float, now: int) -> None:
+        self._cleanup_at = now_s + self.cleanup_interval
+        # NOTE: the hit already counted; rows left now go at the next cleanup.
+        with suppress(sqlite3.Error):
+            connection.execute(_CLEANUP, (now,))
+
+    def _close_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    def close(self) -> None:
+        """Close this process's connection (it reopens when needed)."""
+        with self._lock:
+            self._close_connection()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+
+# INCR, PEXPIRE on the first hit, PTTL: atomic, as Redis runs a script
+# alone.  A counter without a TTL (set by hand, or left by a crash between
+# two commands of an older client) gets one instead of blocking forever.
+_REDIS_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+    return {count, tonumber(ARGV[1])}
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+    ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
 
 
 class RedisStore(Store):
-    """STUB: being written (issue #5)."""
+    """Counters in Redis: shared by every worker on every host.
+
+    One atomic Lua script per hit (``INCR``, ``PEXPIRE`` on the first hit,
+    ``PTTL``), so limits are exact however many processes count.  redis-py
+    is imported at first use; each process makes its own client lazily.
+    Connection errors, timeouts (after *timeout* seconds) and Redis errors
+    raise :class:`StoreUnavailable`; the client reconnects by itself when
+    Redis is back.
+
+    :param url: ``redis://[:password@]host:port/db``, ``rediss://...`` or
+        ``unix:///path/to/redis.sock`` (redis-py's ``from_url``).
+    :param timeout: seconds to wait to connect, and for each answer.
+    :param prefix: the start of every key this store writes.
+    """
+
+    def __init__(
+        self, url: str, timeout: float = 1.0, *, prefix: str = "microapi:ratelimit:"
+    ) -> None:
+        if urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError(
+                f"RedisStore takes a redis://, rediss:// or unix:// URL, not {_redact(url)!r}"
+            )
+        if not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.url = url
+        self.timeout = timeout
+        self.prefix = prefix
+        self._reset()
+        _after_fork(self, RedisStore._forget)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._script: Any = None
+        self._errors: tuple[type[Exception], ...] = ()
+        self._pid = os.getpid()
+
+    def _forget(self) -> None:  # pragma: no cover - runs in forked children
+        if self._client is not None:
+            _ABANDONED.append(self._client)
+        self._reset()
+
+    def _connect(self) -> Any:
+        with self._lock:
+            if self._pid != os.getpid():  # pragma: no cover - forked without fork hooks
+                self._forget()
+            if self._script is None:
+                # NOTE: imported here so that apps without Redis never import it.
+                import redis
+                from redis.backoff import NoBackoff
+                from redis.retry import Retry
+
+                client = redis.Redis.from_url(
+                    self.url,
+                    socket_timeout=self.timeout,
+                    socket_connect_timeout=self.timeout,
+                    # One immediate retry on a connection error: a pooled
+                    # connection to a Redis that restarted fails once, then a
+                    # new one works.  Never on timeouts, to bound the wait.
+                    retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+                )
+                self._client = client
+                # OSError and ValueError can come from the socket layer.
+                self._errors = (redis.RedisError, OSError, ValueError)
+                self._script = client.register_script(_REDIS_HIT)
+            return self._script
+
+    def hit(self, key: str, period: float) -> tuple[int, float]:
+        """Count one hit on *key*; see :meth:`Store.hit`."""
+        script = self._script
+        if script is None or self._pid != os.getpid():
+            script = self._connect()
+        try:
+            count, ttl = script(keys=[self.prefix + key], args=[max(1, round(period * 1000))])
+        except self._errors as exc:
+            raise StoreUnavailable(f"{self!r}: {exc}") from exc
+        return int(count), int(ttl) / 1000
+
+    def close(self) -> None:
+        """Close this process's connections (they reopen when needed)."""
+        client = self._client
+        if client is not None:
+            client.close()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({_redact(self.url)!r})"
+
+
+def _redact(url: str) -> str:
+    # Logs and reprs never show a password.
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))

@@ -1,0 +1,301 @@
+"""``cors`` in a real headless Chromium: what a page on another origin may read.
+
+A page served from origin A (``http://127.0.0.1:P1``) fetches an API on
+origin B (``http://localhost:P2``); both are werkzeug servers bound to
+127.0.0.1 in threads.  The page's script writes what each ``fetch`` gave
+into the DOM, which Chromium dumps (``--dump-dom``).  The API records every
+request it receives, so the test also sees what reached the server.
+
+Needs Debian's ``chromium`` (``make browser-deps``); the test fails rather
+than skips when it is missing.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from marshmallow import Schema, fields
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from microapi import Api, Request, Res
+from microapi.middleware import cors
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+# Each case: a name and the JavaScript expression making its fetch.  They
+# run one after another; ``read`` turns a response into what JS can see.
+CASES = {
+    "simple": 'fetch(API + "/plain/items")',
+    "preflighted": """fetch(API + "/plain/todos", {
+        method: "POST",
+        headers: {"Content-Type": "application/json", "X-Custom": "42"},
+        body: JSON.stringify({title: "buy milk"}),
+    })""",
+    "invalid": """fetch(API + "/plain/todos", {
+        method: "POST",
+        headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({title: 7}),
+    })""",
+    "missing": 'fetch(API + "/plain/no/such/path", {method: "DELETE"})',
+    "credentialed": 'fetch(API + "/cred/items", {credentials: "include"})',
+    "credentials_refused": 'fetch(API + "/plain/items", {credentials: "include"})',
+    "foreign_simple": 'fetch(API + "/foreign/items")',
+    "foreign_opaque": 'fetch(API + "/foreign/items", {mode: "no-cors"})',
+    "foreign_preflighted": """fetch(API + "/foreign/todos", {
+        method: "POST",
+        headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({title: "never sent"}),
+    })""",
+}
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>cors</title></head>
+<body><pre id="result">pending</pre>
+<script>
+const API = %(api)s;
+async function read(response) {
+  return {
+    status: response.status,
+    type: response.type,
+    body: await response.text(),
+    contentType: response.headers.get("content-type"),
+    visible: response.headers.get("x-visible"),
+    hidden: response.headers.get("x-hidden"),
+  };
+}
+(async () => {
+  const results = {};
+%(cases)s
+  results.done = true;
+  document.getElementById("result").textContent = JSON.stringify(results);
+})();
+</script></body></html>
+"""
+
+CASE = """  try { results[%(name)s] = await read(await %(call)s); }
+  catch (error) { results[%(name)s] = {error: error.name}; }
+"""
+
+
+class Todo(Schema):
+    title = fields.String(required=True)
+
+
+def cors_api(page_origin: str, seen: list[dict[str, Any]]) -> Api:
+    """The API on origin B: three CORS policies under three prefixes."""
+    api = Api()
+
+    @api.middleware
+    def record(req: Request, res: Res, next: Any) -> None:
+        headers = req.headers
+        seen.append(
+            {
+                "method": req.method,
+                "path": req.path,
+                "origin": headers.get("Origin"),
+                "request_method": headers.get("Access-Control-Request-Method"),
+                "request_headers": headers.get("Access-Control-Request-Headers"),
+            }
+        )
+        next()
+
+    api.middleware(cors(origins=[page_origin], expose=["X-Visible"]), match="/plain/:path*")
+    api.middleware(cors(origins=[page_origin], credentials=True), match="/cred/:path*")
+    api.middleware(cors(origins=["https://elsewhere.example"]), match="/foreign/:path*")
+
+    for prefix in ("/plain", "/cred", "/foreign"):
+
+        @api.route(f"{prefix}/items", name=f"{prefix}-items")
+        def items(req: Request, res: Res) -> None:
+            res.set_header("X-Visible", "shown").set_header("X-Hidden", "secret")
+            res.json({"items": [1, 2]})
+
+        @api.route(f"{prefix}/todos", methods=["POST"], body=Todo, name=f"{prefix}-todos")
+        def todos(req: Request, res: Res) -> None:
+            res.status(201).json({"created": req.body["title"]})
+
+    return api
+
+
+def page_app(api_base: str) -> Api:
+    """The app on origin A: one page whose script fetches the API."""
+    page = PAGE % {
+        "api": json.dumps(api_base),
+        "cases": "".join(
+            CASE % {"name": json.dumps(name), "call": call} for name, call in CASES.items()
+        ),
+    }
+    app = Api()
+
+    @app.route("/")
+    def index(req: Request, res: Res) -> None:
+        res.set_header("Content-Type", "text/html; charset=utf-8").send(page)
+
+    return app
+
+
+class Recording(WSGIRequestHandler):
+    """Records ``(method, path, status)`` of every request instead of logging it."""
+
+    answered: list[tuple[str, str, int]]
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        self.answered.append((self.command, self.path, int(code)))
+
+
+def serve(
+    app: Api, answered: list[tuple[str, str, int]]
+) -> tuple[BaseWSGIServer, threading.Thread]:
+    handler = type("Handler", (Recording,), {"answered": answered})
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+@dataclass
+class Browsed:
+    """What the page's script saw, and what reached the API."""
+
+    results: dict[str, Any]
+    seen: list[dict[str, Any]]  # requests, with their CORS headers
+    answered: list[tuple[str, str, int]]  # (method, path, status)
+    log: str  # Chromium's console
+
+
+@pytest.fixture
+def browsed(tmp_path: Path) -> Iterator[Browsed]:
+    """Serve both origins, load the page in Chromium; yield what it saw."""
+    assert CHROMIUM.exists(), "chromium is missing: run `make browser-deps` (apt-get)"
+    seen: list[dict[str, Any]] = []
+    answered: list[tuple[str, str, int]] = []
+    running: list[tuple[BaseWSGIServer, threading.Thread]] = []
+    try:
+        # The API's allow-list needs the page's port and the page needs the
+        # API's: start the page's server first, give it its page after.
+        page_server, page_thread = serve(Api(), [])
+        running.append((page_server, page_thread))
+        page_origin = f"http://127.0.0.1:{page_server.server_port}"
+        api_server, api_thread = serve(cors_api(page_origin, seen), answered)
+        running.append((api_server, api_thread))
+        page_server.app = page_app(f"http://localhost:{api_server.server_port}")
+        result = subprocess.run(
+            [
+                str(CHROMIUM),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--enable-logging=stderr",
+                "--log-level=0",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                f"{page_origin}/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        found = re.search(r'<pre id="result">(.*?)</pre>', result.stdout, re.DOTALL)
+        assert found is not None, result.stdout
+        text = html.unescape(found[1])
+        assert text != "pending", "the page's script did not finish:\n" + result.stderr
+        yield Browsed(json.loads(text), seen, answered, result.stderr)
+    finally:
+        for server, thread in running:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=10)
+
+
+def requests_to(seen: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
+    return [request for request in seen if request["path"] == path]
+
+
+def test_what_a_page_on_another_origin_may_read(browsed: Browsed) -> None:
+    results, seen, answered, log = browsed.results, browsed.seen, browsed.answered, browsed.log
+    assert results.pop("done") is True
+    blocked = [line for line in log.splitlines() if "CORS policy" in line]
+    for readable in ("simple", "preflighted", "invalid", "missing", "credentialed"):
+        assert "error" not in results[readable], (readable, blocked)
+    page_origin = seen[0]["origin"]
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", page_origin)
+
+    # A simple GET from the allowed origin is readable; only the exposed
+    # header is visible to the script.
+    simple = results["simple"]
+    assert simple["status"] == 200
+    assert simple["type"] == "cors"
+    assert json.loads(simple["body"]) == {"items": [1, 2]}
+    assert simple["contentType"] == "application/json"  # safelisted
+    assert simple["visible"] == "shown"
+    assert simple["hidden"] is None
+    assert [r["method"] for r in requests_to(seen, "/plain/items")] == ["GET", "GET"]
+
+    # A JSON POST with a custom header is preflighted, then sent.
+    preflighted = results["preflighted"]
+    assert preflighted["status"] == 201
+    assert json.loads(preflighted["body"]) == {"created": "buy milk"}
+    to_todos = requests_to(seen, "/plain/todos")
+    assert to_todos[0] == {
+        "method": "OPTIONS",
+        "path": "/plain/todos",
+        "origin": page_origin,
+        "request_method": "POST",
+        "request_headers": "content-type,x-custom",
+    }
+    assert to_todos[1]["method"] == "POST"
+
+    # Error responses are readable with their status and problem body.
+    invalid = results["invalid"]
+    assert invalid["status"] == 422
+    assert invalid["contentType"] == "application/problem+json"
+    assert json.loads(invalid["body"])["errors"] == {"title": ["Not a valid string."]}
+    missing = results["missing"]
+    assert missing["status"] == 404
+    assert json.loads(missing["body"])["status"] == 404
+    # The DELETE was preflighted first, and the preflight answered 204
+    # although no route has that path.
+    assert [(method, status) for method, path, status in answered if "/no/" in path] == [
+        ("OPTIONS", 204),
+        ("DELETE", 404),
+    ]
+
+    # credentials: "include" is readable only with cors(credentials=True).
+    credentialed = results["credentialed"]
+    assert credentialed["status"] == 200
+    assert json.loads(credentialed["body"]) == {"items": [1, 2]}
+    assert credentialed["hidden"] is None  # no expose= on this policy
+    assert results["credentials_refused"] == {"error": "TypeError"}
+    assert "'Access-Control-Allow-Credentials' header in the response is ''" in log
+
+    # A disallowed origin: the fetch rejects, a no-cors response is opaque.
+    assert results["foreign_simple"] == {"error": "TypeError"}
+    opaque = results["foreign_opaque"]
+    assert opaque["status"] == 0
+    assert opaque["type"] == "opaque"
+    assert opaque["body"] == ""
+    assert opaque["contentType"] is None
+    # Simple requests still reach the server (CORS guards reading, not
+    # sending); the preflighted POST never does.
+    assert [r["method"] for r in requests_to(seen, "/foreign/items")] == ["GET", "GET"]
+    assert results["foreign_preflighted"] == {"error": "TypeError"}
+    assert [r["method"] for r in requests_to(seen, "/foreign/todos")] == ["OPTIONS"]
+    assert "Response to preflight request doesn't pass" in log
+    assert len(results) == len(CASES)

@@ -1,0 +1,427 @@
+"""microapi.middleware.stores: real SQLite files, a real redis-server, real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from microapi.middleware import MemoryStore, RedisStore, SQLiteStore, Store, StoreUnavailable
+from tests.helpers import ROOT, RedisServer, free_port, redis_server
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture
+def open_redis() -> Iterator[Callable[..., RedisStore]]:
+    """Make RedisStores that are closed after the test (no socket left open)."""
+    made: list[RedisStore] = []
+
+    def make(url: str, **options: Any) -> RedisStore:
+        made.append(RedisStore(url, **options))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.close()
+
+
+def hammer(store: Store, key: str, threads: int, hits: int) -> list[int]:
+    """Hit *key* from *threads* threads at once; return every count seen."""
+    counts: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads, timeout=10)
+
+    def work() -> None:
+        barrier.wait()
+        seen = [store.hit(key, 3600)[0] for _ in range(hits)]
+        with lock:
+            counts.extend(seen)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    return sorted(counts)
+
+
+# -- the Store interface -------------------------------------------------------------
+
+
+def test_store_is_abstract() -> None:
+    with pytest.raises(TypeError):
+        Store()  # type: ignore[abstract]
+
+
+def test_invalid_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        SQLiteStore(tmp_path / "x.db", timeout=0)
+    with pytest.raises(ValueError, match="timeout"):
+        RedisStore("redis://127.0.0.1:1/0", timeout=-1)
+    with pytest.raises(ValueError, match="redis://"):
+        RedisStore("http://127.0.0.1:6379")
+
+
+# -- MemoryStore -----------------------------------------------------------------------
+
+
+def test_memory_counts_and_resets_its_window() -> None:
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    assert store.hit("a", 60) == (1, 60)
+    clock.now += 10
+    assert store.hit("a", 60) == (2, 50)
+    assert store.hit("b", 60) == (1, 60)  # keys count apart
+    clock.now += 50  # the window's end: a new one starts
+    assert store.hit("a", 60) == (1, 60)
+    assert store.hit("a", 60) == (2, 60)
+    assert repr(store) == "MemoryStore()"
+    store.close()
+
+
+def test_memory_drops_expired_windows() -> None:
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    for generation in range(10):
+        for index in range(3000):
+            store.hit(f"{generation}:{index}", 1)
+        clock.now += 2  # every window of this generation expires
+    # Without sweeping there would be 30000 windows.
+    assert len(store) <= 2 * 3000 + 1024
+    assert store.hit("9:0", 1) == (1, 1)  # an expired window restarts
+
+
+def test_memory_is_exact_under_threads() -> None:
+    store = MemoryStore()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can
+    try:
+        assert hammer(store, "k", threads=16, hits=200) == list(range(1, 3201))
+        # Windows that start and end all the time: still one count per hit.
+        clock = Clock()
+        ending = MemoryStore(clock=clock)
+        counts = []
+        for _ in range(20):
+            clock.now += 3600  # hammer's period: the window ends
+            counts += hammer(ending, "k", threads=8, hits=5)
+    finally:
+        sys.setswitchinterval(interval)
+    assert Counter(counts) == dict.fromkeys(range(1, 41), 20)
+
+
+# -- SQLiteStore -------------------------------------------------------------------------
+
+
+def test_sqlite_creates_directory_and_table_and_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "limits.db"
+    clock = Clock()
+    store = SQLiteStore(path, clock=clock)
+    assert not path.exists()  # lazily: nothing happens at construction
+    assert store.hit("a", 60) == (1, 60)
+    clock.now += 0.25
+    assert store.hit("a", 60) == (2, 59.75)
+    clock.now += 59.75
+    assert store.hit("a", 60) == (1, 60)
+    with sqlite3.connect(path) as other:
+        assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        rows = other.execute("SELECT key, count FROM microapi_ratelimit").fetchall()
+    other.close()
+    assert rows == [("a", 1)]
+    assert repr(store) == f"SQLiteStore({str(path)!r})"
+    store.close()
+    store.close()  # twice is fine
+    assert store.hit("a", 60)[0] == 2  # reopens
+
+
+def test_sqlite_restarts_a_window_when_the_clock_goes_back(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SQLiteStore(tmp_path / "limits.db", clock=clock)
+    store.hit("a", 60)
+    store.hit("a", 60)
+    clock.now -= 3600  # the window now ends more than a period ahead
+    assert store.hit("a", 60) == (1, 60)
+
+
+def test_sqlite_keys_are_data(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "limits.db")
+    keys = ["a\x00b", "a\x00c", "é", "'; DROP TABLE microapi_ratelimit; --", "x" * 100_000]
+    assert [store.hit(key, 60)[0] for key in keys] == [1] * 5
+    assert [store.hit(key, 60)[0] for key in keys] == [2] * 5
+
+
+def test_sqlite_deletes_expired_rows(tmp_path: Path) -> None:
+    path = tmp_path / "limits.db"
+    clock = Clock()
+    store = SQLiteStore(path, cleanup_interval=30, clock=clock)
+    for index in range(50):
+        store.hit(f"old{index}", 10)
+    clock.now += 20  # expired, but the next cleanup is not due
+    store.hit("new", 60)
+    with sqlite3.connect(path) as other:
+        assert other.execute("SELECT count(*) FROM microapi_ratelimit").fetchone() == (51,)
+        clock.now += 15  # cleanup due
+        store.hit("new", 60)
+        assert other.execute("SELECT key FROM microapi_ratelimit").fetchall() == [("new",)]
+    other.close()
+
+
+def test_sqlite_is_exact_under_threads(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "limits.db")
+    assert hammer(store, "k", threads=8, hits=50) == list(range(1, 401))
+
+
+WORKER = textwrap.dedent(
+    """
+    import json, sys, threading
+    from microapi.middleware import RedisStore, SQLiteStore
+    store = {kind}({target!r})
+    counts, barrier = [], threading.Barrier(4, timeout=20)
+    def work():
+        barrier.wait()
+        for _ in range(25):
+            counts.append(store.hit("shared", 3600)[0])
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads: thread.start()
+    for thread in threads: thread.join(60)
+    print(json.dumps(counts))
+    """
+)
+
+
+def run_processes(kind: str, target: str, processes: int = 4) -> list[int]:
+    """Hit one key from *processes* processes, 4 threads each, 25 hits each; every count seen."""
+    code = WORKER.format(kind=kind, target=target)
+    children = [
+        subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE)
+        for _ in range(processes)
+    ]
+    counts: list[int] = []
+    for child in children:
+        out, _ = child.communicate(timeout=60)
+        assert child.returncode == 0
+        counts += json.loads(out)
+    return sorted(counts)
+
+
+def test_sqlite_is_exact_across_processes(tmp_path: Path) -> None:
+    assert run_processes("SQLiteStore", str(tmp_path / "limits.db")) == list(range(1, 401))
+
+
+def test_sqlite_connects_again_after_fork(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "limits.db")
+    assert store.hit("k", 60)[0] == 1  # the parent holds a connection now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            counts = [store.hit("k", 60)[0] for _ in range(3)]
+            os.write(write, json.dumps(counts).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        counts = json.loads(pipe.read() or "null")
+    os.waitpid(pid, 0)
+    assert counts == [2, 3, 4]
+    assert store.hit("k", 60)[0] == 5  # the parent's connection still works
+
+
+def test_sqlite_locked_database_is_unavailable_then_recovers(tmp_path: Path) -> None:
+    path = tmp_path / "limits.db"
+    store = SQLiteStore(path, timeout=0.1)
+    assert store.hit("k", 60)[0] == 1
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(StoreUnavailable, match="locked"):
+        store.hit("k", 60)
+    blocker.execute("COMMIT")
+    blocker.close()
+    assert store.hit("k", 60)[0] == 2
+
+
+def test_sqlite_busy_connection_is_unavailable(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "limits.db", timeout=0.05)
+    # NOTE: private: another thread holding this process's connection for
+    # longer than the timeout is otherwise hard to arrange.
+    with store._lock, pytest.raises(StoreUnavailable, match="connection"):
+        store.hit("k", 60)
+
+
+@pytest.mark.parametrize("shape", ["parent is a file", "path is a directory", "not a database"])
+def test_sqlite_unusable_file_is_unavailable(tmp_path: Path, shape: str) -> None:
+    if shape == "parent is a file":
+        (tmp_path / "file").write_text("x")
+        path = tmp_path / "file" / "limits.db"
+    elif shape == "path is a directory":
+        path = tmp_path / "limits.db"
+        path.mkdir()
+    else:
+        path = tmp_path / "limits.db"
+        path.write_bytes(b"this is not a SQLite database, not at all" * 100)
+    store = SQLiteStore(path)
+    with pytest.raises(StoreUnavailable):
+        store.hit("k", 60)
+    with pytest.raises(StoreUnavailable):
+        store.hit("k", 60)  # and again: no half-open state
+
+
+# -- RedisStore --------------------------------------------------------------------------
+
+
+def test_redis_counts_with_a_ttl(redis_url: str, open_redis: Callable[..., RedisStore]) -> None:
+    store = open_redis(redis_url, prefix="t1:")
+    store.close()  # nothing to close yet
+    assert store.hit("a", 60) == (1, 60)
+    count, reset = store.hit("a", 60)
+    assert count == 2
+    assert 59 < reset <= 60
+    client = redis.Redis.from_url(redis_url)
+    assert client.get("t1:a") == b"2"
+    assert 59_000 < client.pttl("t1:a") <= 60_000
+    client.close()
+    store.close()
+
+
+def test_redis_window_resets(redis_url: str, open_redis: Callable[..., RedisStore]) -> None:
+    store = open_redis(redis_url, prefix="t2:")
+    assert store.hit("a", 0.05)[0] == 1
+    assert store.hit("a", 0.05)[0] == 2
+    time.sleep(0.1)
+    assert store.hit("a", 0.05)[0] == 1
+
+
+def test_redis_gives_a_counter_without_ttl_one(
+    redis_url: str, open_redis: Callable[..., RedisStore]
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.set("t3:a", 5)
+    store = open_redis(redis_url, prefix="t3:")
+    assert store.hit("a", 60) == (6, 60)
+    assert client.pttl("t3:a") > 0
+    client.close()
+
+
+def test_redis_error_answer_is_unavailable(
+    redis_url: str, open_redis: Callable[..., RedisStore]
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.rpush("t4:a", "not a counter")
+    with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
+        open_redis(redis_url, prefix="t4:").hit("a", 60)
+    client.close()
+
+
+def test_redis_closed_port_is_unavailable(open_redis: Callable[..., RedisStore]) -> None:
+    store = open_redis(f"redis://:hunter2@127.0.0.1:{free_port()}/0", timeout=0.5)
+    with pytest.raises(StoreUnavailable) as caught:
+        store.hit("a", 60)
+    assert "hunter2" not in str(caught.value)
+    assert "hunter2" not in repr(store)
+    assert "***" in repr(store)
+
+
+def test_redis_silent_server_times_out(open_redis: Callable[..., RedisStore]) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # accepts connections, never answers
+        store = open_redis(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", timeout=0.2)
+        with pytest.raises(StoreUnavailable, match=r"[Tt]imeout"):
+            store.hit("a", 60)
+
+
+def test_redis_reconnects_after_a_restart(
+    tmp_path: Path, open_redis: Callable[..., RedisStore]
+) -> None:
+    with redis_server(tmp_path) as server:
+        store = open_redis(server.url, timeout=0.5)
+        assert store.hit("a", 60)[0] == 1
+        assert store.hit("a", 60)[0] == 2
+        server.kill()
+        with pytest.raises(StoreUnavailable):
+            store.hit("a", 60)
+        server.start()  # same port, empty: counting starts again
+        assert store.hit("a", 60)[0] == 1
+        assert store.hit("a", 60)[0] == 2
+
+
+def test_redis_is_exact_across_processes(redis_url: str) -> None:
+    assert run_processes("RedisStore", redis_url) == list(range(1, 401))
+
+
+def test_redis_connects_again_after_fork(
+    redis_url: str, open_redis: Callable[..., RedisStore]
+) -> None:
+    store = open_redis(redis_url, prefix="t5:")
+    assert store.hit("k", 60)[0] == 1
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            counts = [store.hit("k", 60)[0] for _ in range(3)]
+            os.write(write, json.dumps(counts).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        counts = json.loads(pipe.read() or "null")
+    os.waitpid(pid, 0)
+    assert counts == [2, 3, 4]
+    assert store.hit("k", 60)[0] == 5
+
+
+def test_apps_without_redis_never_import_it(tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from microapi import Api
+        from microapi.middleware import RedisStore, SQLiteStore, rate_limit
+        api = Api()
+        api.middleware(rate_limit("1/second", store=SQLiteStore({str(tmp_path / "x.db")!r})))
+        RedisStore("redis://127.0.0.1:1/0")
+        print("redis" in sys.modules)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_redis_server_helper_restarts_on_its_port(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path, free_port())
+    server.start()
+    try:
+        assert server.ping()
+        server.kill()
+        assert not server.ping()
+    finally:
+        server.stop()
+    assert not server.ping()
