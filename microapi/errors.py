@@ -63,7 +63,9 @@ class HTTPError(HTTPException):
         self.type = type
         #: Extra headers for the error response (checked now, so that a bad
         #: one fails where it is raised, not while the error is answered).
-        self.headers = {name: header_value(name, value) for name, value in (headers or {}).items()}
+        self.headers = (
+            {name: header_value(name, value) for name, value in headers.items()} if headers else {}
+        )
         #: Extension members of the problem document.
         self.extensions = extensions
 

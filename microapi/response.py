@@ -55,14 +55,24 @@ _WATCHED = frozenset({"content-type", "content-length", "etag"})
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
+# Header names already checked, lowercased; PERF: a dict lookup instead
+# of a regex and str.lower (-0.3 µs per header).  Bounded: names may come
+# from data.
+_CHECKED_NAMES: dict[str, str] = {}
+_MAX_CHECKED_NAMES = 1024
+
+
 def header_value(name: str, value: object) -> str:
     """Check a header *name* and *value* (made a string) and return the value.
 
     :raises ValueError: for a name that is not a token, or a value with a
         newline or NUL (header injection).
     """
-    if not HTTP_TOKEN.fullmatch(name):
-        raise ValueError(f"invalid header name {name!r}")
+    if name not in _CHECKED_NAMES:
+        if not isinstance(name, str) or not HTTP_TOKEN.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if len(_CHECKED_NAMES) < _MAX_CHECKED_NAMES:
+            _CHECKED_NAMES[name] = name.lower()
     text = value if isinstance(value, str) else str(value)
     if "\n" in text or "\r" in text or "\0" in text:
         raise ValueError(f"header {name!r}: value must not contain newlines or NUL")
@@ -105,7 +115,9 @@ class Res:
     _etag = False  # whether the body may get an automatic ETag
     _stream: _StreamBody | None = None
     _werkzeug: WerkzeugResponse | None = None
-    _watched = False  # whether _headers may hold Content-Type, -Length or ETag
+    # Whether emission must look closer: _headers may hold Content-Type,
+    # -Length or ETag, or the body is a stream or a werkzeug Response.
+    _watched = False
 
     def __init__(self, req: Request) -> None:
         self._req = req
@@ -130,8 +142,18 @@ class Res:
 
         :raises ValueError: for an invalid name, or a value with a newline.
         """
-        text = header_value(name, value)
-        lower = name.lower()
+        lower = _CHECKED_NAMES.get(name)
+        if (
+            lower is None
+            or value.__class__ is not str
+            or "\n" in value
+            or "\r" in value
+            or "\0" in value
+        ):
+            text = header_value(name, value)
+            lower = name.lower()
+        else:
+            text = value  # PERF: header_value inlined
         headers = self._headers
         if headers:
             # In place: res.headers views share this list.
@@ -234,7 +256,9 @@ class Res:
         ``UUID``, ``Decimal`` and dataclasses.
         """
         body = dumps(value)  # first: a value that fails leaves nothing sent
-        self._mark_sent("json")
+        if self._sent is not None:  # PERF: _mark_sent's test inlined
+            self._mark_sent("json")
+        self._sent = "json"
         self._body = body
         self._content_type = "application/json"
         self._etag = True
@@ -297,6 +321,7 @@ class Res:
             raise TypeError("res.stream() takes an iterable of chunks; use res.send() for one body")
         self._mark_sent("stream")
         self._stream = _StreamBody(iterable)
+        self._watched = True
         self._content_type = content_type
         return self
 
@@ -335,16 +360,21 @@ class Res:
             response = send_file(path_or_file, environ, **options)
         self._mark_sent("file")
         self._werkzeug = response
+        self._watched = True
         return self
 
     def _use_response(self, response: WerkzeugResponse) -> None:
         self._mark_sent("return")
         self._werkzeug = response
+        self._watched = True
 
     # -- return values and errors -----------------------------------------------
 
     def _send_returned(self, value: Any, handler: Callable[..., Any]) -> None:
         """Send what a handler or middleware returned instead of sending."""
+        if value.__class__ is dict:  # PERF: the usual return value, first
+            self.json(value)
+            return
         if isinstance(value, tuple) and 2 <= len(value) <= 3:
             if len(value) == 3:
                 headers = value[2]
@@ -376,12 +406,16 @@ class Res:
 
     def _reset_for_error(self, status: int) -> None:
         """Drop the body (and headers describing it) before an error response."""
+        if self._headers:
+            self._headers[:] = [h for h in self._headers if h[0].lower() not in _BODY_HEADERS]
+        self._status = status
+        if self._sent is None:
+            # PERF: nothing was sent, so the body attributes are as new.
+            return
         if self._stream is not None:
             self._stream.close()
         if self._werkzeug is not None:
             self._werkzeug.close()  # a file from res.file() or a returned Response
-        self._headers[:] = [h for h in self._headers if h[0].lower() not in _BODY_HEADERS]
-        self._status = status
         self._body = b""
         self._content_type = None
         self._sent = None
@@ -393,6 +427,43 @@ class Res:
 
     def _emit(self, start_response: Callable[..., Any], etag: bool) -> Iterable[bytes]:
         """Start the WSGI response and return its body iterable."""
+        status = self._status
+        if self._watched or (status != 200 and (status < 200 or status in _NO_BODY_STATUSES)):
+            return self._emit_other(start_response, etag)
+        # PERF: the usual response (a body from json/send/end, no header
+        # emission must look at) in one straight line: -0.3 µs on hello.
+        req = self._req
+        body = self._body
+        length = str(len(body))
+        content_type = self._content_type
+        method = req.method
+        if etag and self._etag and status == 200 and (method == "GET" or method == "HEAD"):
+            # PERF: crc32 and the length, in decimal (a format spec costs
+            # 0.1 µs more); a weak tag only promises equal meaning.
+            tag = f'W/"{length}-{crc32(body)}"'
+            match = req.environ.get("HTTP_IF_NONE_MATCH")
+            if match is not None and _etag_matches(match, tag):
+                start_response(STATUS_LINES[304], [("ETag", tag), *self._headers])
+                return []
+            if content_type is None:
+                out = [("Content-Length", length), ("ETag", tag), *self._headers]
+            else:
+                out = [
+                    ("Content-Length", length),
+                    ("Content-Type", content_type),
+                    ("ETag", tag),
+                    *self._headers,
+                ]
+        elif content_type is None:
+            out = [("Content-Length", length), *self._headers]
+        else:
+            out = [("Content-Length", length), ("Content-Type", content_type), *self._headers]
+        start_response(STATUS_LINES[status], out)
+        return [] if method == "HEAD" else [body]
+
+    def _emit_other(self, start_response: Callable[..., Any], etag: bool) -> Iterable[bytes]:
+        # Files and returned Responses, streams, bodiless statuses, and
+        # headers set by the handler that emission must look at.
         req = self._req
         if self._werkzeug is not None:
             return self._emit_werkzeug(self._werkzeug, start_response)
@@ -415,15 +486,14 @@ class Res:
                 return []
             return self._stream
         body = self._body
-        out = [("Content-Length", str(len(body)))]
+        length = str(len(body))
+        out = [("Content-Length", length)]
         if content_type is not None:
             out.append(("Content-Type", content_type))
         if etag and self._etag and status == 200 and req.method in ("GET", "HEAD"):
-            tag = self.get_header("ETag") if self._watched else None
+            tag = self.get_header("ETag")
             if tag is None:
-                # PERF: crc32 + length is ~0.4 µs cheaper than a SHA-1, and
-                # a weak tag only promises semantically equal bodies.
-                tag = f'W/"{crc32(body):08x}{len(body):x}"'
+                tag = f'W/"{length}-{crc32(body)}"'
                 out.append(("ETag", tag))
             match = req.environ.get("HTTP_IF_NONE_MATCH")
             if match is not None and _etag_matches(match, tag):

@@ -17,23 +17,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 from urllib.parse import quote
 
 from werkzeug.routing import (
-    BaseConverter,
     FloatConverter,
     IntegerConverter,
     Map,
     PathConverter,
     Rule,
-    ValidationError,
 )
 
+from .routecode import Abort, compile_matcher, compile_params, entry_key
 from .routing import Route, describe
 
-__all__ = ["Entry", "Miss", "RouteTable"]
+__all__ = ["NOT_FOUND", "Entry", "Miss", "RouteTable"]
 
 
 class AsciiIntegerConverter(IntegerConverter):
@@ -65,54 +64,47 @@ _REDIRECT_SAFE = "!$&'()*+,/:;=@"
 
 
 class Entry:
-    """One werkzeug rule of a route, with what dispatch needs to run it."""
+    """One werkzeug rule of a route, with what dispatch needs to run it.
 
-    __slots__ = ("before", "converters", "has_params", "route", "rule", "target")
+    ``entry.params(values)`` converts the matched strings to the route's
+    parameters, or returns ``None`` when a converter rejects one; it is
+    compiled with the table (:func:`microapi.routecode.compile_params`).
+    """
+
+    __slots__ = ("before", "has_params", "params", "route", "rule", "target")
 
     def __init__(self, route: Route, rule: Rule) -> None:
         #: The route the rule belongs to.
         self.route = route
         #: The werkzeug rule.
         self.rule = rule
-        # PERF: werkzeug's default converter returns its input; skip it.
-        self.converters = [
-            (name, None if type(conv).to_python is BaseConverter.to_python else conv.to_python)
-            for name, conv in rule._converters.items()
-        ]
         #: Whether matched values need converting (or list defaults filling).
-        self.has_params = bool(self.converters or route.spec.list_params)
+        self.has_params = bool(rule._converters or route.spec.list_params)
         #: The composed chain for the route; set by the app when it freezes.
         self.target: Any = None
         #: Methods of the rules registered before this one for the same path
         #: shape; werkzeug's 405 includes them when a converter rejects a value.
         self.before: frozenset[str] = frozenset()
-
-    def params(self, values: list[str]) -> dict[str, Any] | None:
-        """Convert matched strings; ``None`` when a converter rejects one."""
-        params: dict[str, Any] = {}
-        for (name, to_python), value in zip(self.converters, values, strict=True):
-            if to_python is None:
-                params[name] = value
-                continue
-            try:
-                params[name] = to_python(value)
-            except ValidationError:
-                return None
-        spec = self.route.spec
-        if spec.list_params:
-            for name in spec.list_params:
-                params[name] = params[name].split("/") if name in params else []
-        return params
+        self.params: Callable[[list[str]], dict[str, Any] | None] = _uncompiled
 
 
-@dataclass
+def _uncompiled(values: list[str]) -> dict[str, Any] | None:
+    raise RuntimeError("the route table was not compiled")
+
+
+@dataclass(frozen=True)
 class Miss:
     """Why a path and method matched no route."""
 
     #: Methods the path does answer (a 405 when not empty).
-    allowed: set[str] = field(default_factory=set)
+    allowed: frozenset[str] = frozenset()
     #: The path to redirect to with 308, or ``None``.
     redirect: str | None = None
+
+
+#: The usual miss: no route for the path, no redirect.  PERF: shared, not
+#: made per 404.
+NOT_FOUND = Miss()
 
 
 class _Node:
@@ -214,7 +206,10 @@ class RouteTable:
         self._claimed: dict[tuple[tuple[str, ...], str], Route] = {}
         self._names: dict[str, Route] = {}
         self._root = _Node()
-        self._static: dict[str, _Node] = {}
+        self._compiled: Callable[[str, str], tuple[Entry, dict[str, Any]] | None] = _no_match
+        #: Static paths (slashes merged) → method → entry; what
+        #: :meth:`match` answers first, and the app's dispatch inlines.
+        self.static: dict[str, dict[str, Entry]] = {}
 
     def add(self, route: Route) -> None:
         """Validate *route* and add its rules.
@@ -263,7 +258,7 @@ class RouteTable:
         """Build the matching trie; call once after the last :meth:`add`."""
         self.map.update()
         self._root = _Node()
-        self._static = {}
+        self.static = {}
         for entry in self.entries:
             node = self._root
             # Part 0 is werkzeug's domain part; paths start at part 1.
@@ -299,8 +294,16 @@ class RouteTable:
             if not entry.rule.arguments:
                 # NOTE: werkzeug matches the rule with slashes merged, so
                 # "/a//b" is only reachable as "/a/b" (the other redirects).
-                self._static[_MERGE_SLASHES.sub("/", entry.rule.rule)] = node
+                self.static[_MERGE_SLASHES.sub("/", entry.rule.rule)] = node.by_method
         _sort_dynamic(self._root)
+        compiled: dict[Any, Callable[[list[str]], dict[str, Any] | None]] = {}
+        for entry in self.entries:
+            # Rules converting alike share one function (every "<int:id>").
+            key = entry_key(entry)
+            if key not in compiled:
+                compiled[key] = compile_params(entry)
+            entry.params = compiled[key]
+        self._compiled = compile_matcher(self._root, _walk, _SlashRequired)
 
     def match(self, path: str, method: str) -> tuple[Entry, dict[str, Any]] | Miss:
         """Find the route for *path* (``req.path``) and *method*.
@@ -308,19 +311,33 @@ class RouteTable:
         :returns: ``(entry, params)``, or a :class:`Miss` saying whether the
             path answers other methods (405) or wants a 308 redirect.
         """
-        node = self._static.get(path)
-        entry = node.by_method.get(method) if node is not None else None
+        by_method = self.static.get(path)
+        entry = by_method.get(method) if by_method is not None else None
+        if entry is None:
+            return self.match_dynamic(path, method)
+        if not entry.has_params:
+            return entry, {}
+        # A static rule converts nothing: its params are empty catch-alls.
+        return entry, cast(dict[str, Any], entry.params([]))
+
+    def match_dynamic(self, path: str, method: str) -> tuple[Entry, dict[str, Any]] | Miss:
+        """:meth:`match`, for a path known not to be a static route's."""
+        try:
+            found = self._compiled(path, method)
+        except (_SlashRequired, Abort):
+            found = None  # the walk below says what to answer
+        return self._walk_match(path, method) if found is None else found
+
+    def _walk_match(self, path: str, method: str) -> tuple[Entry, dict[str, Any]] | Miss:
+        # The walk: what matches, and for a miss everything its answer needs.
         allowed: set[str] = set()
-        if entry is not None:
-            values: list[str] = []
-        else:
-            try:
-                found = _walk(self._root, path.split("/"), 0, [], method, allowed)
-            except _SlashRequired:
-                return Miss(redirect=quote(path + "/", safe=_REDIRECT_SAFE))
-            if found is None:
-                return self._miss(path, method, allowed)
-            entry, values = found
+        try:
+            found = _walk(self._root, path.split("/"), 0, [], method, allowed)
+        except _SlashRequired:
+            return Miss(redirect=quote(path + "/", safe=_REDIRECT_SAFE))
+        if found is None:
+            return self._miss(path, method, allowed)
+        entry, values = found
         params = entry.params(values) if entry.has_params else {}
         if params is None:
             # werkzeug: a converter rejecting a value ends the search.
@@ -328,7 +345,8 @@ class RouteTable:
         return entry, params
 
     def _miss(self, path: str, method: str, allowed: set[str]) -> Miss:
-        merged = _MERGE_SLASHES.sub("/", path)
+        # PERF: most paths have no doubled slash; skip the regex for them.
+        merged = _MERGE_SLASHES.sub("/", path) if "//" in path else path
         if merged != path:
             try:
                 found = _walk(self._root, merged.split("/"), 0, [], method, allowed)
@@ -348,7 +366,7 @@ class RouteTable:
                 found = _walk(self._root, stripped.split("/"), 0, [], method, other)
             except _SlashRequired:
                 # The path without the slash redirects back to it: no loop.
-                return Miss(allowed)
+                return Miss(frozenset(allowed)) if allowed else NOT_FOUND
             if found is not None and found[0].has_params and found[0].params(found[1]) is None:
                 # A converter rejects a value: werkzeug answers the stripped
                 # path 404, or 405 for the rules before this one; only the
@@ -357,11 +375,15 @@ class RouteTable:
                 found = None
             if found is not None or other:
                 return Miss(redirect=quote(stripped, safe=_REDIRECT_SAFE))
-        return Miss(allowed)
+        return Miss(frozenset(allowed)) if allowed else NOT_FOUND
 
     def route_named(self, name: str) -> Route | None:
         """The route registered under *name*, or ``None``."""
         return self._names.get(name)
+
+
+def _no_match(path: str, method: str) -> None:
+    return None
 
 
 def _automatic_head(route: Route, method: str) -> bool:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.wrappers import Request as WerkzeugRequest
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -678,3 +678,265 @@ def test_uploaded_files_are_closed_with_the_response(api: Api, client: TestClien
     response = client.post("/upload", data={"f": (io.BytesIO(b"x"), "a.txt")})
     assert response.json == {"name": "a.txt"}
     assert files[0].stream.closed
+
+
+# -- the body read without werkzeug's stream stack ------------------------------------
+
+
+class Trickle(io.RawIOBase):
+    """A ``wsgi.input`` that returns at most *step* bytes per read, then may fail."""
+
+    def __init__(self, data: bytes, step: int, fail_after: int | None = None) -> None:
+        self._data = data
+        self._step = step
+        self._fail_after = fail_after
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._fail_after is not None and self._position >= self._fail_after:
+            raise OSError("connection reset")
+        chunk = self._data[self._position : self._position + min(len(buffer), self._step)]
+        buffer[: len(chunk)] = chunk
+        self._position += len(chunk)
+        return len(chunk)
+
+
+def body_outcome(read: Any) -> tuple[str, Any]:
+    try:
+        return ("value", read())
+    except Exception as exc:
+        return ("raises", type(exc))
+
+
+@st.composite
+def body_requests(draw: st.DrawFn) -> tuple[dict[str, Any], bytes, int | None]:
+    body = draw(st.binary(max_size=40))
+    environ: dict[str, Any] = {"REQUEST_METHOD": "POST"}
+    # The declared length: the body's, one off either way, any, or odd text.
+    size = len(body) + draw(st.sampled_from([0, 0, -1, 1]))
+    size = draw(st.one_of(st.just(max(size, 0)), st.integers(min_value=0, max_value=60)))
+    length = draw(
+        st.one_of(
+            st.just(str(size)),
+            st.just(str(size)),
+            st.none(),
+            st.sampled_from(["", " 5", "5 ", "-1", "+3", "abc", "1e3", "\u0663", "9" * 20]),
+        )
+    )
+    if length is not None:
+        environ["CONTENT_LENGTH"] = length
+    if draw(st.integers(min_value=0, max_value=3)) == 0:
+        environ["HTTP_TRANSFER_ENCODING"] = draw(st.sampled_from(["chunked", "identity"]))
+    if draw(st.booleans()):
+        environ["wsgi.input_terminated"] = True
+    # The limit: none, around the declared length, or any.
+    limit = draw(
+        st.one_of(
+            st.none(),
+            st.sampled_from([size - 1, size, size + 1]).map(lambda n: max(n, 0)),
+            st.integers(min_value=0, max_value=50),
+        )
+    )
+    kind = draw(st.sampled_from(["bytesio", "trickle", "failing"]))
+    step = draw(st.integers(min_value=1, max_value=8))
+    fail_after = draw(st.integers(min_value=0, max_value=40))
+    return {"environ": environ, "kind": kind, "step": step, "fail_after": fail_after}, body, limit
+
+
+def body_request(spec: dict[str, Any], body: bytes, limit: int | None) -> Request:
+    environ = dict(spec["environ"])
+    if spec["kind"] == "bytesio":
+        environ["wsgi.input"] = io.BytesIO(body)
+    else:
+        fail_after = spec["fail_after"] if spec["kind"] == "failing" else None
+        environ["wsgi.input"] = Trickle(body, spec["step"], fail_after)
+    req = Request(environ)
+    req.api = Api(body_limit=limit)  # type: ignore[arg-type]
+    return req
+
+
+@settings(max_examples=300, deadline=None)
+@given(body_requests(), st.booleans())
+def test_get_data_agrees_with_the_stream(
+    case: tuple[dict[str, Any], bytes, int | None], as_text: bool
+) -> None:
+    # req.get_data() reads a Content-Length body straight from wsgi.input;
+    # werkzeug's get_data reads req.stream (LimitedStream, get_input_stream).
+    spec, body, limit = case
+    ours = body_request(spec, body, limit)
+    theirs = body_request(spec, body, limit)
+    want = body_outcome(lambda: WerkzeugRequest.get_data(theirs, as_text=as_text))
+    assert body_outcome(lambda: ours.get_data(as_text=as_text)) == want
+    if want[0] == "value":
+        # Cached, and what is left of the stream is nothing, on both sides.
+        assert ours.get_data(as_text=as_text) == want[1]
+        assert body_outcome(ours.stream.read) == body_outcome(theirs.stream.read)
+
+
+def test_get_data_reads_the_content_length_only() -> None:
+    environ = {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "3", "wsgi.input": io.BytesIO(b"abcdef")}
+    req = Request(environ)
+    assert req.get_data() == b"abc"
+    assert req.stream.read() == b""
+    assert environ["wsgi.input"].read() == b"def"
+
+
+@pytest.mark.parametrize(("length", "body"), [("5", b"abc"), ("1", b"")])
+def test_a_body_shorter_than_its_content_length_is_400(
+    api: Api, client: TestClient, length: str, body: bytes
+) -> None:
+    @api.route("/echo", methods=["POST"])
+    def echo(req: Request, res: Res) -> bytes:
+        return req.get_data()
+
+    response = client.post(
+        "/echo", environ_overrides={"CONTENT_LENGTH": length, "wsgi.input": io.BytesIO(body)}
+    )
+    assert_problem(response, 400)
+
+
+def test_a_body_over_the_limit_is_413_before_reading() -> None:
+    environ = {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "11", "wsgi.input": Unreadable()}
+    req = Request(environ)
+    req.api = Api(body_limit=10)
+    with pytest.raises(RequestEntityTooLarge):
+        req.get_data()
+
+
+def test_shallow_requests_still_refuse_to_read() -> None:
+    environ = {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "3", "wsgi.input": Unreadable()}
+    with pytest.raises(RuntimeError, match="shallow"):
+        Request(environ, shallow=True).get_data()
+
+
+# -- headers.get without werkzeug's detour ---------------------------------------------
+
+header_keys = st.one_of(
+    st.sampled_from(
+        [
+            "Content-Type", "content-length", "CONTENT_TYPE", "X-Custom-Header",
+            "x_custom_header", "Host", "host", "Cookie", "HTTP_HOST", "Accept", "",
+            "-", "Transfer-Encoding", "X-Forwarded-For", "\ufb00", "stra\xdfe", "Content-Md5",
+        ]
+    ),
+    st.text(max_size=8),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    environs(),
+    st.one_of(header_keys, st.sampled_from([None, 1, b"Host"])),
+    st.sampled_from([None, "fallback", 0]),
+    st.sampled_from([None, int, str.lower]),
+)
+def test_headers_get_agrees_with_werkzeug(
+    environ: dict[str, Any], key: Any, default: Any, convert: Any
+) -> None:
+    environ["HTTP_X_CUSTOM_HEADER"] = environ.get("HTTP_X_CUSTOM_HEADER", "42")
+    ours = Request(dict(environ)).headers
+    theirs = WerkzeugRequest(dict(environ)).headers
+    assert body_outcome(lambda: ours.get(key, default, convert)) == body_outcome(
+        lambda: theirs.get(key, default, convert)
+    )
+    assert body_outcome(lambda: ours.get(key)) == body_outcome(lambda: theirs.get(key))
+    assert body_outcome(lambda: ours.get(key, default=default)) == body_outcome(
+        lambda: theirs.get(key, default=default)
+    )
+
+
+def test_headers_get_cache_is_bounded() -> None:
+    from microapi import reqattrs as module
+
+    environ = {"HTTP_X_NAME_1100": "v", "wsgi.input": io.BytesIO(b"")}
+    headers = Request(environ).headers
+    for index in range(module._MAX_ENVIRON_KEYS + 200):
+        assert headers.get(f"X-Name-{index}") == ("v" if index == 1100 else None)
+    assert len(module._ENVIRON_KEYS) <= module._MAX_ENVIRON_KEYS
+
+
+# Query strings whose keys repeat with different values.
+repeated_fields = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "", "é", "%61", "a+"]),
+        st.sampled_from(["1", "2", "", "x%20y", "+", "=", "é"]),
+    ),
+    max_size=5,
+).map(lambda pairs: "&".join(f"{key}={value}" for key, value in pairs))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(repeated_fields, query_strings, st.text(max_size=20)),
+    st.one_of(st.sampled_from(["a", "b", "key", "", "é", "%", "a "]), st.text(max_size=3)),
+    st.sampled_from([None, "fallback", 0]),
+    st.sampled_from([None, int, str.upper]),
+)
+def test_args_get_agrees_with_werkzeug(query: str, key: str, default: Any, convert: Any) -> None:
+    # req.args is werkzeug's ImmutableMultiDict with its own get().
+    ours = Request({"QUERY_STRING": wsgi(query), "wsgi.input": io.BytesIO(b"")}).args
+    theirs = ImmutableMultiDict(list(ours.items(multi=True)))
+    assert isinstance(ours, ImmutableMultiDict)
+    assert body_outcome(lambda: ours.get(key, default, convert)) == body_outcome(
+        lambda: theirs.get(key, default, convert)
+    )
+    assert body_outcome(lambda: ours.get(key)) == body_outcome(lambda: theirs.get(key))
+    assert ours.getlist(key) == theirs.getlist(key)
+    assert list(ours.items(multi=True)) == werkzeug_args(wsgi(query))
+
+
+def test_query_and_args_are_one_object(api: Api, client: TestClient) -> None:
+    @api.route("/q")
+    def handler(req: Request, res: Res) -> dict[str, Any]:
+        assert req.query is req.args
+        with pytest.raises(TypeError):
+            req.args["x"] = "1"  # type: ignore[index]
+        return {"a": req.query.get("a"), "all": req.args.getlist("a"), "none": req.query.get("z")}
+
+    assert client.get("/q?a=1&a=2").json == {"a": "1", "all": ["1", "2"], "none": None}
+    assert client.get("/q?a=&b").json == {"a": "", "all": [""], "none": None}
+
+
+def test_lazy_attributes_read_on_the_class_are_their_descriptors() -> None:
+    # Documentation tools and help() read them on the class.
+    for name in ("headers", "state", "query", "args", "params"):
+        assert getattr(Request, name).__doc__
+
+
+def test_a_request_subclass_is_used() -> None:
+    class MyRequest(Request):
+        flavour = "mine"
+
+    api = Api()
+    api.request_class = MyRequest
+
+    @api.route("/who")
+    def who(req: Request, res: Res) -> dict[str, Any]:
+        assert isinstance(req, MyRequest)
+        return {"flavour": req.flavour, "path": req.path}  # type: ignore[attr-defined]
+
+    assert TestClient(api).get("/who").json == {"flavour": "mine", "path": "/who"}
+
+
+def test_a_request_subclass_with_its_own_init_gets_it_called() -> None:
+    calls: list[tuple[bool, bool]] = []
+
+    class Tracked(Request):
+        def __init__(
+            self, environ: dict[str, Any], populate_request: bool = True, shallow: bool = False
+        ) -> None:
+            calls.append((populate_request, shallow))
+            super().__init__(environ, populate_request, shallow)
+
+    api = Api()
+    api.request_class = Tracked
+
+    @api.route("/t")
+    def handler(req: Request, res: Res) -> dict[str, bool]:
+        return {"tracked": isinstance(req, Tracked)}
+
+    assert TestClient(api).get("/t").json == {"tracked": True}
+    assert calls == [(False, False)]

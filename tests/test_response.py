@@ -570,3 +570,100 @@ def test_coroutine_behind_a_sync_wrapper_is_named(
     api.add_route("/x", wrapper)
     assert client.get("/x").status_code == 500
     assert "returned a coroutine" in caplog.text
+
+
+def test_injection_is_refused_for_a_header_name_already_used(api: Api, client: TestClient) -> None:
+    # Names that passed once skip the name check; values are always checked.
+    @api.route("/twice")
+    def handler(req: Request, res: Res) -> None:
+        res.set_header("X-Twice", "fine")
+        for bad in ("a\r\nSet-Cookie: x=1", "a\nb", "a\0b"):
+            with pytest.raises(ValueError, match="newlines or NUL"):
+                res.set_header("X-Twice", bad)
+            with pytest.raises(ValueError, match="newlines or NUL"):
+                res.append_header("X-Twice", bad)
+        res.json({})
+
+    response = client.get("/twice")
+    assert response.headers.getlist("X-Twice") == ["fine"]
+    assert "Set-Cookie" not in response.headers
+
+
+def test_header_name_cache_is_bounded_and_still_checks(api: Api, client: TestClient) -> None:
+    from microapi import response as module
+
+    @api.route("/many")
+    def handler(req: Request, res: Res) -> None:
+        for index in range(module._MAX_CHECKED_NAMES + 200):
+            res.set_header(f"X-Name-{index}", "v")
+        with pytest.raises(ValueError, match="invalid header name"):
+            res.set_header("Bad Name", "v")
+        res.json({})
+
+    response = client.get("/many")
+    assert response.status_code == 200
+    assert response.headers["X-Name-1100"] == "v"
+    assert len(module._CHECKED_NAMES) <= module._MAX_CHECKED_NAMES
+
+
+def test_304_keeps_the_other_headers(api: Api, client: TestClient) -> None:
+    @api.route("/cached")
+    def handler(req: Request, res: Res) -> None:
+        res.set_header("Vary", "Origin").set_header("Cache-Control", "no-cache").json({"a": 1})
+
+    first = client.get("/cached")
+    tag = first.headers["ETag"]
+    second = client.get("/cached", headers={"If-None-Match": tag})
+    assert second.status_code == 304
+    assert second.data == b""
+    assert second.headers["ETag"] == tag
+    assert (second.headers["Vary"], second.headers["Cache-Control"]) == ("Origin", "no-cache")
+    assert "Content-Type" not in second.headers
+
+
+def test_etag_differs_with_the_body(api: Api, client: TestClient) -> None:
+    bodies = iter([{"a": 1}, {"a": 2}, {"a": 1}])
+
+    @api.route("/changing")
+    def handler(req: Request, res: Res) -> None:
+        res.json(next(bodies))
+
+    tags = [client.get("/changing").headers["ETag"] for _ in range(3)]
+    assert tags[0] != tags[1]
+    assert tags[0] == tags[2]
+
+
+def test_json_twice_raises_a_clear_error(api: Api, client: TestClient) -> None:
+    @api.route("/twice")
+    def handler(req: Request, res: Res) -> None:
+        res.json({"a": 1})
+        with pytest.raises(RuntimeError, match=r"res.json\(\) called after .* res.json\(\)"):
+            res.json({"a": 2})
+
+    assert client.get("/twice").json == {"a": 1}
+
+
+def test_a_stream_is_closed_when_middleware_fails_after_it(api: Api, client: TestClient) -> None:
+    closed: list[bool] = []
+
+    def chunks() -> Any:
+        try:
+            yield b"never sent"
+        finally:
+            closed.append(True)
+
+    @api.middleware
+    def failing(req: Request, res: Res, next: Any) -> None:
+        next()
+        raise HTTPError(409, "changed my mind")
+
+    @api.route("/stream")
+    def handler(req: Request, res: Res) -> None:
+        generator = chunks()
+        next(generator)  # started: closing it runs its finally
+        res.stream(generator)
+
+    response = client.get("/stream")
+    assert response.status_code == 409
+    assert response.json["detail"] == "changed my mind"
+    assert closed == [True]

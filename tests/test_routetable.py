@@ -374,6 +374,20 @@ def test_static_route_with_doubled_slash_redirects_like_werkzeug() -> None:
     assert found[0].route.name == "r0"
 
 
+@pytest.mark.parametrize(
+    "segment", ["it's", 'say "hi"', "back\\slash", "new\nline", "\x00", "é", "a'+'b", "{}", "%s"]
+)
+def test_static_segments_are_data_in_the_compiled_matcher(segment: str) -> None:
+    # The compiled matcher embeds static segments in Python source: quotes,
+    # backslashes and newlines stay text, matching only themselves.
+    table, oracle, _ = build([(f"/{segment}/<int:n>", {"GET"}), ("/<p>/<int:n>", {"POST"})])
+    found = table.match(f"/{segment}/7", "GET")
+    assert not isinstance(found, Miss)
+    assert (found[0].route.name, found[1]) == ("r0", {"n": 7})
+    assert werkzeug_answer(oracle, f"/{segment}/7", "GET") == ("r0", {"n": 7})
+    assert table.match("/other/7", "GET") == Miss({"POST"})
+
+
 # Rare shapes the generated route sets reach only now and then, pinned here.
 # Each is (routes, method, path, what the table answers); the test checks
 # werkzeug's answer too.
@@ -419,6 +433,30 @@ PINNED = [
     # Unicode digits are not digits to the int and float converters.
     ([("/u/<int:n>", {"GET"})], "GET", "/u/\u0663", Miss()),
     ([("/u/<float:n>", {"GET"})], "GET", "/u/1.\u0663", Miss()),
+    # The compiled matcher (microapi.routecode) walks in werkzeug's order:
+    # a path that needs its slash ends the search, even with a dynamic
+    # route left to try...
+    ([("/a/", {"GET"}), ("/<p>", {"GET"})], "GET", "/a", Miss(redirect="/a/")),
+    ([("/a/", {"POST"}), ("/<p>", {"GET"})], "GET", "/a", "r1"),
+    # ... a static segment that leads nowhere falls back to a dynamic one,
+    # also among more siblings than it compares one by one...
+    ([("/a/b", {"GET"}), ("/<p>/c", {"GET"})], "GET", "/a/c", "r1"),
+    (
+        [*((f"/s{i}/b", {"GET"}) for i in range(6)), ("/<p>/c", {"GET"})],
+        "GET",
+        "/s3/c",
+        "r6",
+    ),
+    ([*((f"/s{i}/b", {"GET"}) for i in range(6))], "GET", "/s3/b", "r3"),
+    # ... past the depth where it starts a new function...
+    (
+        [("/" + "/".join("abcdefghijklmnop") + "/<int:n>", {"GET"})],
+        "GET",
+        "/" + "/".join("abcdefghijklmnop") + "/7",
+        "r0",
+    ),
+    # ... and an int too long for int() is not a match, as in werkzeug.
+    ([("/u/<int:n>", {"GET"})], "GET", "/u/" + "9" * 5000, Miss()),
 ]
 
 
@@ -442,3 +480,38 @@ def test_pinned_cases(
         assert set(expected.valid_methods or ()) == want.allowed
     else:
         assert isinstance(expected, NotFound)
+
+
+def budget(examples: int) -> Any:
+    """*examples* under ``make test``, twenty times more under ``make fuzz``."""
+    return settings(
+        max_examples=examples * settings().max_examples // 100,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+# Any text a decoded path can hold (no surrogates: decode_wsgi replaces bad
+# bytes), with the route alphabet mixed in so that some of it matches.
+hostile_request_paths = st.lists(
+    st.one_of(
+        st.sampled_from(REQUEST),
+        st.text(max_size=6),
+        st.sampled_from(["%", "%2F", "\x00", "\n", ".", "..", "\ufffd", "a" * 300, "0" * 5000]),
+    ),
+    max_size=6,
+).map(lambda segments: "/" + "/".join(segments).lstrip("/"))
+
+
+@budget(50)
+@given(
+    specs=routes_strategy,
+    requests=st.lists(
+        st.tuples(hostile_request_paths, st.sampled_from(ASKED)), min_size=1, max_size=8
+    ),
+    data=st.data(),
+)
+def test_table_agrees_with_werkzeug_on_any_text(
+    specs: list[tuple[str, set[str]]], requests: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    # The same oracle as above, for paths made of any text.
+    test_table_agrees_with_werkzeug.hypothesis.inner_test(specs, requests, data)  # type: ignore[attr-defined]
