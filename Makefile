@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 APP ?= examples.todos.wsgi:api
 
-.PHONY: run test lint typecheck pytest bench clean browser-deps
+.PHONY: run test lint typecheck pytest bench clean browser-deps soak fuzz
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,19 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.inprocess --json benchmarks/results/inprocess.json
 	$(BIN)/python -m benchmarks.server --json benchmarks/results/server.json
 	$(BIN)/python -m benchmarks.chart
+
+## soak: the long load, fault and memory runs (pytest -m soak): tens of thousands of
+##       requests through gunicorn over SQLite and PostgreSQL, and 100 000 against one
+##       worker whose memory must stay flat; prints the figures, ~3 minutes
+soak: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider -m soak -v -s
+
+## fuzz: the property tests and the raw-WSGI fuzz target with many random examples
+##       (Hypothesis profile "fuzz", FUZZ_EXAMPLES=2000 each by default), ~4 minutes
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -p no:cacheprovider --hypothesis-show-statistics \
+		tests/test_fuzz.py tests/test_routing.py tests/test_routetable.py tests/test_pathmatch.py \
+		tests/test_bodies.py tests/test_jsonutil.py tests/test_errors.py tests/test_request.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov

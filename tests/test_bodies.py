@@ -11,8 +11,12 @@ import io
 import json
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from marshmallow import Schema, fields
 from werkzeug.datastructures import MultiDict
 
 from microapi import Api, Request, Res
@@ -773,3 +777,303 @@ def test_invalid_content_length_is_never_a_500(content_length: str) -> None:
         environ_overrides={"wsgi.input": io.BytesIO(b"[1]"), "CONTENT_LENGTH": content_length},
     )
     assert response.status_code < 500
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+
+def budget(examples: int) -> Any:
+    """*examples* under ``make test``, twenty times more under ``make fuzz``."""
+    return settings(
+        max_examples=examples * settings().max_examples // 100,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+class Item(Schema):
+    name = fields.String(required=True)
+    qty = fields.Integer(load_default=1)
+    tags = fields.List(fields.String())
+
+
+def property_app() -> Api:
+    api = Api(body_limit=4096)
+
+    @api.route("/echo", ["POST", "PUT", "PATCH", "DELETE"])
+    def echo(req: Request, res: Res) -> dict[str, Any]:
+        return describe(req)
+
+    @api.route("/item", ["POST"], body=Item)
+    def item(req: Request, res: Res) -> dict[str, Any]:
+        return {"loaded": req.body}
+
+    @api.route("/items", ["POST"], body=Item(many=True), body_limit=256)
+    def items(req: Request, res: Res) -> dict[str, Any]:
+        return {"loaded": req.body}
+
+    return api
+
+
+PROPERTY_APP = property_app()
+
+
+def wsgi_post(
+    path: str,
+    body: bytes,
+    content_type: str | None,
+    framing: str = "exact",
+    method: str = "POST",
+) -> tuple[int, dict[str, str], bytes]:
+    """POST *body* straight to the app, framed as *framing* says."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+    }
+    if content_type is not None:
+        environ["CONTENT_TYPE"] = content_type
+    if framing == "exact":
+        environ["CONTENT_LENGTH"] = str(len(body))
+    elif framing == "terminated":  # gunicorn: the length known, the input terminated
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["wsgi.input_terminated"] = True
+    elif framing == "chunked":
+        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+        environ["wsgi.input_terminated"] = True
+    elif framing == "unterminated":
+        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+    elif framing != "absent":
+        environ["CONTENT_LENGTH"] = framing
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    iterable = PROPERTY_APP(environ, lambda status, headers: started.append((status, headers)))
+    out = b"".join(iterable)
+    assert len(started) == 1
+    status, headers = started[0]
+    return int(status[:3]), dict(headers), out
+
+
+def check_answer(status: int, headers: dict[str, str], out: bytes, allowed: set[int]) -> None:
+    assert status in allowed, (status, out)
+    assert int(headers["Content-Length"]) == len(out)
+    if status >= 400:
+        assert headers["Content-Type"] == "application/problem+json"
+        problem = json.loads(out)
+        assert problem["status"] == status
+        assert isinstance(problem["title"], str)
+
+
+media_types = st.sampled_from(
+    [
+        "application/json",
+        "application/problem+json",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "text/plain",
+        "text/csv",
+        "application/octet-stream",
+        "image/png",
+        "application/jsonx",
+        "text",
+        "",
+    ]
+)
+parameters = st.lists(
+    st.tuples(
+        st.sampled_from(["charset", "boundary", "CHARSET", "x", ""]),
+        st.sampled_from(["utf-8", "latin-1", "utf-16", "bnd", "punycode", "", '"q"', '"', "\x00"])
+        | st.text(st.characters(max_codepoint=255), max_size=8),
+    ),
+    max_size=3,
+)
+content_types = (
+    st.none()
+    | st.builds(
+        lambda media, params: media + "".join(f"; {name}={value}" for name, value in params),
+        media_types,
+        parameters,
+    )
+    | st.text(st.characters(max_codepoint=255), max_size=30)
+)
+raw_bodies = st.one_of(
+    st.binary(max_size=300),
+    st.sampled_from(
+        [
+            b'{"name": "x"}',
+            b'[{"name": "x"}, {"name": "y", "qty": 2}]',
+            b'{"name": 1, "qty": "many"}',
+            b"name=x&qty=2&tags=a&tags=b",
+            b'--bnd\r\nContent-Disposition: form-data; name="name"\r\n\r\nx\r\n--bnd--\r\n',
+            b"--bnd\r\n\r\n",
+            b"\xef\xbb\xbf{}",
+            b"[" * 513 + b"]" * 513,
+            b"9" * 5000,
+            b"\xff" * 5000,
+        ]
+    ),
+)
+framings = st.sampled_from(
+    ["exact", "terminated", "chunked", "unterminated", "absent", "0", "1", "-1", "x", "99999999"]
+)
+
+
+@budget(200)
+@given(st.sampled_from(["/echo", "/item", "/items"]), raw_bodies, content_types, framings)
+def test_any_body_is_parsed_or_a_4xx_problem(
+    path: str, body: bytes, content_type: str | None, framing: str
+) -> None:
+    status, headers, out = wsgi_post(path, body, content_type, framing)
+    check_answer(status, headers, out, {200, 400, 411, 413, 415, 422})
+    event(f"{path} {status}")
+
+
+json_documents = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+# Charsets Python and clients agree on, and text each can encode.
+CHARSETS = ["utf-8", "UTF-8", "latin-1", "iso-8859-1", "utf-16", "utf-16-le", "cp1252", "ascii"]
+# RFC 2046 boundary characters.
+BOUNDARY_CHARS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=?"
+field_names = st.text(
+    st.characters(codec="utf-8", blacklist_characters='"\\\r\n%', blacklist_categories=["Cs"]),
+    min_size=1,
+    max_size=6,
+)
+
+
+@st.composite
+def well_formed(draw: st.DrawFn) -> tuple[str, bytes, dict[str, Any]]:
+    """A body, its content type, and what ``describe(req)`` must say of it."""
+    kind = draw(st.sampled_from(["json", "text", "urlencoded", "multipart", "bytes"]))
+    if kind == "json":
+        value = draw(json_documents)
+        raw = json.dumps(value, ensure_ascii=draw(st.booleans())).encode()
+        media = draw(st.sampled_from(["application/json", "application/merge-patch+json"]))
+        # describe() tells str and None apart (null reads as no body).
+        if value is None:
+            want: dict[str, Any] = {"kind": "none"}
+        else:
+            want = {"kind": "str" if isinstance(value, str) else "json", "value": value}
+        return media + draw(st.sampled_from(["", "; charset=utf-8"])), raw, want
+    if kind == "text":
+        charset = draw(st.sampled_from(CHARSETS))
+        text = draw(st.text(min_size=1, max_size=20).filter(lambda t: _encodes(t, charset)))
+        return (
+            f"text/plain; charset={charset}",
+            text.encode(charset),
+            {"kind": "str", "value": text},
+        )
+    if kind == "urlencoded":
+        pairs = draw(
+            st.lists(st.tuples(st.text(max_size=5), st.text(max_size=5)), min_size=1, max_size=5)
+        )
+        raw = urlencode(pairs).encode()
+        items = [[name, value] for name, value in MultiDict(pairs).items(multi=True)]
+        return FORM, raw, {"kind": "form", "is_form": True, "items": items, "files": []}
+    if kind == "multipart":
+        boundary = draw(st.text(st.sampled_from(BOUNDARY_CHARS), min_size=1, max_size=70))
+        parts = draw(
+            st.lists(
+                st.tuples(
+                    field_names,
+                    st.binary(max_size=30) | st.text(max_size=10).map(str.encode),
+                    st.none() | st.text(st.sampled_from("abc.txé"), min_size=1, max_size=6),
+                ),
+                min_size=1,
+                max_size=4,
+            ).filter(lambda parts: all(b"--" + boundary.encode() not in p[1] for p in parts))
+        )
+        fields_ = [(name, value) for name, value, filename in parts if filename is None]
+        if not all(_decodes(value) for _, value in fields_):
+            parts = [(n, v, f if f is not None else "f.bin") for n, v, f in parts]
+            fields_ = []
+        raw = multipart(parts, boundary)
+        quoted = draw(st.booleans()) or any(char in boundary for char in "()'+,/:=?")
+        declared = f'"{boundary}"' if quoted else boundary
+        uploads = MultiDict(
+            (name, [name, filename, value.decode("latin-1")])
+            for name, value, filename in parts
+            if filename is not None
+        )
+        files = [file for _, file in uploads.items(multi=True)]
+        return (
+            f"multipart/form-data; boundary={declared}",
+            raw,
+            {
+                "kind": "form",
+                "is_form": True,
+                "items": [
+                    [name, value.decode()] for name, value in MultiDict(fields_).items(multi=True)
+                ],
+                "files": files,
+            },
+        )
+    raw = draw(st.binary(min_size=1, max_size=100))
+    return (
+        draw(st.sampled_from(["application/octet-stream", "image/png"])),
+        raw,
+        {
+            "kind": "bytes",
+            "size": len(raw),
+            "sha256": hashlib.sha256(raw).hexdigest(),
+        },
+    )
+
+
+def _encodes(text: str, charset: str) -> bool:
+    try:
+        text.encode(charset)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _decodes(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return "\r" not in value.decode()
+
+
+@budget(120)
+@given(well_formed(), st.sampled_from(["exact", "terminated", "chunked"]))
+def test_well_formed_bodies_parse_to_what_was_sent(
+    case: tuple[str, bytes, dict[str, Any]], framing: str
+) -> None:
+    content_type, raw, want = case
+    status, headers, out = wsgi_post("/echo", raw, content_type, framing)
+    check_answer(status, headers, out, {200})
+    assert json.loads(out) == want, (content_type, raw)
+
+
+@budget(150)
+@given(raw_bodies, content_types, st.sampled_from(["/echo", "/item", "/items"]))
+def test_framing_does_not_change_the_answer(
+    body: bytes, content_type: str | None, path: str
+) -> None:
+    # The same bytes with Content-Length, with a terminated input, or
+    # chunked get the same answer.
+    answers = {
+        framing: wsgi_post(path, body, content_type, framing)
+        for framing in ("exact", "terminated", "chunked")
+    }
+    assert answers["exact"][0] == answers["terminated"][0] == answers["chunked"][0]
+    assert answers["exact"][2] == answers["terminated"][2] == answers["chunked"][2]
+    # A Content-Length shorter than the input reads just that much.
+    if body:
+        cut = len(body) // 2
+        short = wsgi_post(path, body, content_type, str(cut))
+        assert short[::2] == wsgi_post(path, body[:cut], content_type)[::2]

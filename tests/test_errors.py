@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized, abort
+from werkzeug.exceptions import (
+    Forbidden,
+    InternalServerError,
+    TooManyRequests,
+    Unauthorized,
+    abort,
+    default_exceptions,
+)
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from microapi import Api, HTTPError, Request, Res
-from microapi.errors import to_problem
+from microapi.errors import PROBLEM_CONTENT_TYPE, to_problem
 from microapi.testing import TestClient
 
 
@@ -322,3 +334,146 @@ def test_a_500_handler_does_not_hide_the_traceback(
     [record] = caplog.records
     assert record.exc_info is not None
     assert record.exc_info[0] is ZeroDivisionError
+
+
+# -- properties: every error status renders the same shape ------------------------------------
+
+
+def budget(examples: int) -> Any:
+    """*examples* under ``make test``, twenty times more under ``make fuzz``."""
+    return settings(max_examples=examples * settings().max_examples // 100)
+
+
+def raising_app(debug: bool) -> Api:
+    """An app whose ``/raise`` raises the exception in ``environ["test.raise"]``."""
+    api = Api(debug=debug)
+
+    @api.middleware
+    def tag(req: Request, res: Res, next: Any) -> None:
+        res.set_header("X-Tag", "kept")
+        res.set_header("Content-Disposition", "attachment")  # describes a body: dropped
+        next()
+
+    @api.route("/raise", ["GET", "HEAD", "POST"])
+    def raiser(req: Request, res: Res) -> None:
+        res.status(201).json({"half": "sent"})
+        raise req.environ["test.raise"]
+
+    return api
+
+
+APPS = {False: raising_app(False), True: raising_app(True)}
+
+
+def raise_through(exc: BaseException, method: str = "GET", debug: bool = False) -> Any:
+    """Raise *exc* in a handler; return the WSGI answer as a TestResponse."""
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": "/raise",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(),
+        "test.raise": exc,
+    }
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    body = b"".join(APPS[debug](environ, lambda status, headers: started.append((status, headers))))
+    assert len(started) == 1
+    status, headers = started[0]
+    return WerkzeugResponse(body, status=status, headers=headers), status
+
+
+def check_problem(response: WerkzeugResponse, status_line: str, status: int, head: bool) -> Any:
+    assert status_line == f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}"
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == PROBLEM_CONTENT_TYPE
+    assert response.headers["X-Tag"] == "kept"
+    assert "Content-Disposition" not in response.headers
+    assert "ETag" not in response.headers
+    if head:
+        assert response.get_data() == b""
+        return None
+    assert int(response.headers["Content-Length"]) == len(response.get_data())
+    problem = json.loads(response.get_data())
+    assert problem["status"] == status
+    assert problem["type"] == "about:blank"
+    assert isinstance(problem["title"], str)
+    assert problem["title"]
+    assert "half" not in problem
+    return problem
+
+
+details = st.none() | st.text(max_size=20)
+
+
+@budget(100)
+@given(
+    st.integers(min_value=400, max_value=599),
+    details,
+    st.dictionaries(st.sampled_from(["errors", "hint", "n"]), st.text(max_size=5), max_size=2),
+    st.sampled_from(["GET", "HEAD", "POST"]),
+    st.booleans(),
+)
+def test_every_http_error_status_is_a_problem(
+    status: int, detail: str | None, extensions: dict[str, str], method: str, debug: bool
+) -> None:
+    response, line = raise_through(HTTPError(status, detail, **extensions), method, debug)
+    problem = check_problem(response, line, status, head=method == "HEAD")
+    if problem is not None:
+        assert problem["title"] == HTTP_STATUS_CODES.get(status, "Error")
+        assert problem.get("detail") == detail
+        assert {key: problem[key] for key in extensions} == extensions
+        assert "traceback" not in problem  # not even in debug: it is no crash
+
+
+@budget(100)
+@given(
+    st.sampled_from(sorted(default_exceptions)),
+    details,
+    st.sampled_from(["GET", "HEAD", "POST"]),
+    st.booleans(),
+)
+def test_every_werkzeug_exception_is_a_problem(
+    status: int, detail: str | None, method: str, debug: bool
+) -> None:
+    exc = default_exceptions[status](description=detail)
+    response, line = raise_through(exc, method, debug)
+    problem = check_problem(response, line, status, head=method == "HEAD")
+    for name, value in exc.get_headers():
+        if name != "Content-Type":
+            assert response.headers[name] == value  # Allow, WWW-Authenticate, ...
+    if problem is not None:
+        assert problem["title"] == HTTP_STATUS_CODES[status]
+        # The class's own description when none is given; none when empty.
+        assert problem.get("detail") == (exc.description or None)
+        assert "traceback" not in problem
+
+
+@budget(50)
+@given(
+    st.sampled_from([KeyError, ValueError, RuntimeError, ZeroDivisionError, AssertionError]),
+    st.text(max_size=20),
+    st.booleans(),
+)
+def test_crashes_are_bare_500_problems_with_a_traceback_only_in_debug(
+    kind: type[Exception], message: str, debug: bool
+) -> None:
+    logger = logging.getLogger("microapi.error")
+    logger.disabled = True  # NOTE: hypothesis runs many examples; keep the log quiet
+    try:
+        response, line = raise_through(kind(message), "GET", debug)
+    finally:
+        logger.disabled = False
+    problem = check_problem(response, line, 500, head=False)
+    assert problem["title"] == "Internal Server Error"
+    if debug:
+        assert kind.__name__ in "".join(problem["traceback"])
+    else:
+        # werkzeug's generic description: nothing from the exception.
+        assert problem == {
+            "type": "about:blank",
+            "title": "Internal Server Error",
+            "status": 500,
+            "detail": InternalServerError.description,
+        }

@@ -378,3 +378,144 @@ def test_loads_only_ever_raises_json_decode_error(raw: bytes) -> None:
         return
     # Whatever it accepts, it can send back.
     assert loads(dumps(value)) == value
+
+
+def budget(examples: int) -> Any:
+    """*examples* under ``make test``, twenty times more under ``make fuzz``."""
+    return settings(max_examples=examples * settings().max_examples // 100)
+
+
+@budget(100)
+@given(json_values)
+def test_output_is_what_the_standard_library_writes(value: Any) -> None:
+    raw = dumps(value)
+    # Read back by any JSON parser (here the standard library's, not ours).
+    assert json.loads(raw) == value
+    expected = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        assert raw == expected.encode()
+    except UnicodeEncodeError:
+        # Lone surrogates: the ASCII form, which escapes them.
+        assert raw == json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+
+@dataclasses.dataclass
+class Leaf:
+    when: datetime.datetime
+    amount: Decimal
+    ident: uuid.UUID
+    day: datetime.date
+    notes: list[Any]
+
+
+@dataclasses.dataclass
+class Tree:
+    name: str
+    leaves: list[Leaf]
+    extra: dict[str, Any]
+
+
+aware = st.datetimes(timezones=st.timezones(no_cache=True) | st.just(datetime.timezone.utc))
+decimals = st.decimals(allow_nan=False, allow_infinity=False) | st.sampled_from(
+    [Decimal("NaN"), Decimal("-Infinity"), Decimal("-0"), Decimal("1E+1000")]
+)
+rich_scalars = st.one_of(
+    st.datetimes(),
+    aware,
+    st.dates(),
+    st.times(),
+    st.uuids(),
+    decimals,
+)
+leaves = st.builds(
+    Leaf,
+    when=st.datetimes() | aware,
+    amount=decimals,
+    ident=st.uuids(),
+    day=st.dates(),
+    notes=st.lists(rich_scalars | st.integers() | st.text(max_size=3), max_size=3),
+)
+rich_values = st.recursive(
+    rich_scalars | json_values | leaves,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(max_size=4), children, max_size=3)
+        | st.builds(
+            Tree,
+            name=st.text(max_size=4),
+            leaves=st.lists(leaves, max_size=2),
+            extra=st.dictionaries(st.text(max_size=3), children, max_size=2),
+        )
+    ),
+    max_leaves=12,
+)
+
+
+def expected_json(value: Any) -> Any:
+    """What the DESIGN.md rules turn *value* into, written out independently."""
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, Decimal)):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: expected_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [expected_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: expected_json(item) for key, item in value.items()}
+    return value
+
+
+@budget(100)
+@given(rich_values)
+def test_rich_values_follow_the_documented_rules(value: Any) -> None:
+    assert json.loads(dumps(value)) == expected_json(value)
+
+
+@budget(100)
+@given(rich_scalars)
+def test_rich_scalars_read_back_exactly(value: Any) -> None:
+    text = json.loads(dumps(value))
+    if isinstance(value, datetime.datetime):
+        parsed = datetime.datetime.fromisoformat(text)
+        # Wall time and offset: == would compare imaginary (DST gap) times oddly.
+        assert parsed.replace(tzinfo=None) == value.replace(tzinfo=None)
+        assert parsed.utcoffset() == value.utcoffset()
+    elif isinstance(value, datetime.date):
+        assert datetime.date.fromisoformat(text) == value
+    elif isinstance(value, datetime.time):
+        assert datetime.time.fromisoformat(text) == value
+    elif isinstance(value, uuid.UUID):
+        assert uuid.UUID(text) == value
+    else:
+        # No precision lost: the very same Decimal, exponent included.
+        assert Decimal(text).as_tuple() == value.as_tuple()
+
+
+class Opaque:
+    pass
+
+
+unsupported = st.one_of(
+    st.sets(st.integers(), max_size=2),
+    st.frozensets(st.integers(), max_size=2),
+    st.binary(max_size=3),
+    st.complex_numbers(allow_nan=False, allow_infinity=False),
+    st.just(Opaque()),
+    st.just(Tree),  # a dataclass *class* is not a dataclass value
+    st.just(range(2)),
+)
+
+
+@budget(100)
+@given(unsupported, st.sampled_from(["bare", "list", "dict", "dataclass"]))
+def test_unsupported_values_raise_type_error_naming_the_type(value: Any, where: str) -> None:
+    wrapped = {
+        "bare": value,
+        "list": [1, value],
+        "dict": {"a": {"b": value}},
+        "dataclass": Tree("t", [], {"x": value}),
+    }[where]
+    with pytest.raises(TypeError, match=type(value).__name__):
+        dumps(wrapped)

@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from microapi import Api, Router
 from microapi.pathmatch import Matcher, compile_matcher, join_paths
@@ -346,3 +348,167 @@ def test_nested_router_middleware_keeps_its_matcher(api: Api, client: TestClient
     client.get("/api/todos")
     client.get("/api/todos/3")
     assert seen == ["/api/todos/3"]
+
+
+# -- properties: generated patterns against an independent model --------------------------------
+
+
+def budget(examples: int) -> Any:
+    """*examples* under ``make test``, twenty times more under ``make fuzz``."""
+    return settings(max_examples=examples * settings().max_examples // 100)
+
+
+# A pattern is a list of whole segments: a literal, or a parameter with a
+# modifier ("", "?", "*", "+") and the regex one segment must match.
+Literal = str
+Param = tuple[str, str]
+Segment = Literal | Param
+
+# Characters the matcher syntax gives a meaning to: escaped in literals.
+SPECIAL = "\\:()?*+"
+literal_text = st.text(st.sampled_from("aZ09._-~[]{}^$|é :()?*+\\"), min_size=1, max_size=5)
+# (source in the pattern, regex for the model, strategy for one segment).
+PARAM_REGEXES = [
+    ("", "[^/]+", st.text(st.characters(blacklist_characters="/"), min_size=1, max_size=4)),
+    ("(\\d+)", "\\d+", st.from_regex(r"[0-9]{1,3}", fullmatch=True)),
+    ("([a-z]+)", "[a-z]+", st.from_regex(r"[a-z]{1,3}", fullmatch=True)),
+    ("(a|bc)", "a|bc", st.sampled_from(["a", "bc"])),
+]
+
+
+def escape(text: str) -> str:
+    return "".join("\\" + char if char in SPECIAL else char for char in text)
+
+
+@st.composite
+def patterns(draw: st.DrawFn) -> tuple[str, list[Segment], list[st.SearchStrategy[str]]]:
+    """A matcher source, its model, and a value strategy per parameter."""
+    source = ""
+    model: list[Segment] = []
+    values: list[st.SearchStrategy[str]] = []
+    for index in range(draw(st.integers(0, 4))):
+        if draw(st.booleans()):
+            text = draw(literal_text)
+            source += "/" + escape(text)
+            model.append(text)
+            continue
+        group, regex, value = draw(st.sampled_from(PARAM_REGEXES))
+        modifier = draw(st.sampled_from(["", "?", "*", "+"]))
+        name = draw(st.sampled_from([f":p{index}", f":p{index}", ""])) if group else f":p{index}"
+        source += f"/{name}{group}{modifier}"
+        model.append((modifier, regex))
+        values.append(value)
+    return source or "/", model, values
+
+
+def model_matches(model: list[Segment], path: str, prefixed: bool = False) -> bool:
+    """Whether *path* matches the pattern *model*, by backtracking on segments.
+
+    :param prefixed: *path* is below a router prefix, where ``/`` is the
+        prefix itself: no segments at all, which ``/:p*`` matches.
+    """
+    if len(path) > 1 and path.endswith("/"):
+        path = path[:-1]  # one trailing slash is ignored
+    if path == "/" and not prefixed:
+        return not model  # only "/" itself: "/:p*" does not match the root
+    if not path.startswith("/"):
+        return False
+    segments = path[1:].split("/") if path != "/" else []
+
+    def walk(m: int, s: int) -> bool:
+        if m == len(model):
+            return s == len(segments)
+        part = model[m]
+        if isinstance(part, str):
+            return s < len(segments) and segments[s] == part and walk(m + 1, s + 1)
+        modifier, regex = part
+        least = 1 if modifier in ("", "+") else 0
+        most = 1 if modifier in ("", "?") else len(segments) - s
+        for count in range(least, most + 1):
+            taken = segments[s : s + count]
+            if len(taken) < count or not all(re.fullmatch(regex, seg) for seg in taken):
+                break
+            if walk(m + 1, s + count):
+                return True
+        return False
+
+    return walk(0, 0)
+
+
+@st.composite
+def paths_for(draw: st.DrawFn, model: list[Segment], values: list[st.SearchStrategy[str]]) -> str:
+    """A path the pattern should match, or a near miss of one."""
+    segments: list[str] = []
+    strategies = iter(values)
+    for part in model:
+        if isinstance(part, str):
+            segments.append(part)
+            continue
+        modifier, _ = part
+        strategy = next(strategies)
+        least = 1 if modifier in ("", "+") else 0
+        most = 1 if modifier in ("", "?") else 3
+        segments += draw(st.lists(strategy, min_size=least, max_size=most))
+    path = "/" + "/".join(segments)
+    mutation = draw(
+        st.sampled_from(
+            ["none", "none", "slash", "double", "drop", "repeat", "append", "case", "empty", "char"]
+        )
+    )
+    if mutation == "slash":
+        path += "/"
+    elif mutation == "double":
+        path += "//"
+    elif mutation == "drop" and segments:
+        del segments[draw(st.integers(0, len(segments) - 1))]
+        path = "/" + "/".join(segments)
+    elif mutation == "repeat" and segments:
+        index = draw(st.integers(0, len(segments) - 1))
+        segments.insert(index, segments[index])
+        path = "/" + "/".join(segments)
+    elif mutation == "append":
+        path = path.rstrip("/") + "/" + draw(st.sampled_from(["x", "1", "a", "é"]))
+    elif mutation == "case":
+        path = path.swapcase()
+    elif mutation == "empty" and segments:
+        segments.insert(draw(st.integers(0, len(segments))), "")
+        path = "/" + "/".join(segments)
+    elif mutation == "char":
+        index = draw(st.integers(0, len(path)))
+        path = path[:index] + draw(st.sampled_from(["x", "/", ".", "\n", "%"])) + path[index:]
+    return path
+
+
+@budget(150)
+@given(patterns(), st.data())
+def test_generated_patterns_match_exactly_what_they_describe(
+    pattern: tuple[str, list[Segment], list[st.SearchStrategy[str]]], data: st.DataObject
+) -> None:
+    source, model, values = pattern
+    compiled = matcher(source)
+    for _ in range(5):
+        path = data.draw(paths_for(model, values))
+        assert compiled(path) == model_matches(model, path), (source, path)
+
+
+@budget(80)
+@given(patterns(), patterns(), st.sampled_from(["/v1.0", "/orgs/[org]", "/a(b)"]), st.data())
+def test_lists_and_prefixes_agree_with_the_model(
+    first: tuple[str, list[Segment], list[st.SearchStrategy[str]]],
+    second: tuple[str, list[Segment], list[st.SearchStrategy[str]]],
+    prefix: str,
+    data: st.DataObject,
+) -> None:
+    both = matcher([first[0], second[0]])
+    prefixed = matcher(first[0]).with_prefix(prefix)
+    prefix_value = prefix.replace("[org]", data.draw(st.sampled_from(["acme", "a.b", "é"])))
+    for _ in range(4):
+        path = data.draw(paths_for(*data.draw(st.sampled_from([first[1:], second[1:]]))))
+        assert both(path) == (model_matches(first[1], path) or model_matches(second[1], path))
+        if not path.startswith("/") or path.startswith("//"):
+            continue  # not a path below the prefix
+        # Under a prefix, the pattern's "/" is the prefix itself.
+        under = prefix_value if path == "/" else prefix_value + path
+        want = model_matches(first[1], path, prefixed=True)
+        assert prefixed(under) == want, (first[0], prefix, under)
+        assert not prefixed(path) or path.startswith(prefix_value)

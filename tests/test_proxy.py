@@ -881,3 +881,35 @@ def test_end_to_end_over_real_sockets(upstream: Upstream) -> None:
                 response.read()
             assert caught.value.partial == b"0123456789"
         assert time.monotonic() - start < 2
+
+
+def test_a_hanging_upstream_is_504_under_gunicorn(tmp_path: Path) -> None:
+    """Real gunicorn workers, an upstream that accepts and never answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.helpers import gunicorn
+
+    def get(port: int) -> tuple[int, bytes, float]:
+        start = time.monotonic()
+        # NOTE: no answer within this client timeout means forward() hung.
+        with connect(port) as connection:
+            connection.request("GET", "/p")
+            response = connection.getresponse()
+            return response.status, response.read(), time.monotonic() - start
+
+    with socket.socket() as hanging:
+        hanging.bind(("127.0.0.1", 0))
+        hanging.listen(64)  # the kernel completes the handshakes; nothing ever reads
+        url = f"http://127.0.0.1:{hanging.getsockname()[1]}/v1?key={SECRET}"
+        app = f"tests.test_proxy:proxy_api({url!r}, timeout=0.5)"
+        with gunicorn(app, tmp_path) as (_, port), ThreadPoolExecutor(8) as pool:
+            answers = [get(port), get(port)]  # one per worker, each warmed up
+            # Twice the 2 workers x 2 threads: the hung calls do not wedge them.
+            answers += pool.map(get, [port] * 8)
+    for status, body, _ in answers:
+        assert status == 504
+        problem = json.loads(body)
+        assert problem["detail"] == "the upstream service did not answer in time"
+        for secret in (SECRET, "127.0.0.1", url):
+            assert secret not in body.decode()
+    print(f"\n504 after {', '.join(f'{elapsed:.2f}' for *_, elapsed in answers)} s")

@@ -1,0 +1,269 @@
+"""The todos example under real gunicorn while things go wrong.
+
+A worker killed mid-load, the SQLite write lock held by another process,
+and slow clients holding connections open: each while clients run the
+CRUD mix of :mod:`.load`, and each checked against the database after.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .load import Load, sqlite_integrity, sqlite_rows, verify
+from .processes import connection_ports, serve
+
+#: The busy timeout of the contention test's app, in seconds.
+BUSY_TIMEOUT = 2.0
+#: Slow connections opened by the slow-client test.
+SLOW_CLIENTS = 20
+#: Threads per worker that keep the other clients served: more than the
+#: slow connections one worker may be handed (the kernel may give most of
+#: them to one worker), plus room for the well-behaved clients.
+THREADS = 32
+
+
+def sqlite_env(path: Path) -> dict[str, str]:
+    """The environment that points the todos example at the SQLite file *path*."""
+    return {"DATABASE_URL": f"sqlite:///{path}"}
+
+
+def assert_database(load: Load, path: Path) -> None:
+    """No acknowledged write lost, none refused stored, the file intact."""
+    verdict = verify(load.clients, sqlite_rows(path))
+    assert verdict.wrong == []
+    assert verdict.uncertain <= len(load.failures)
+    assert sqlite_integrity(path) == "ok"
+
+
+# -- a worker dies ---------------------------------------------------------------------
+
+
+def test_a_killed_worker_is_replaced_and_no_acknowledged_write_is_lost(tmp_path: Path) -> None:
+    path = tmp_path / "todos.db"
+    requests = 400
+    app = "examples.todos.wsgi:api"
+    with serve(app, tmp_path / "run", "--preload", env=sqlite_env(path)) as server:
+        before = server.wait_for_workers(4)
+        with Load(server.address, clients=8, requests=requests, seconds=120) as load:
+            load.wait_until_sent(800)
+            # The worker holding most of the clients' 8 connections (2 at least).
+            victim = max(before, key=lambda pid: len(connection_ports(pid, server.port)))
+            os.kill(victim, signal.SIGSTOP)  # frozen: its connections cannot change
+            try:
+                stopped_at = time.monotonic()
+                victim_ports = connection_ports(victim, server.port)
+                on_victim = [client for client in load.clients if client.port in victim_ports]
+                in_flight = sum(client.busy for client in on_victim)
+                # Those waiting for an answer, or that will send again, fail once.
+                doomed = sorted(
+                    client.port for client in on_victim if client.busy or client.sent < requests
+                )
+            finally:
+                os.kill(victim, signal.SIGKILL)
+            after = server.wait_for_workers(4, exclude={victim})
+            respawned = time.monotonic() - stopped_at
+        log = "".join(server.log)
+    failures = load.failures
+    print(
+        f"\nkilled worker {victim} holding {len(victim_ports)} of 8 client connections "
+        f"({in_flight} with a request in flight); new worker {after - before} "
+        f"running {respawned:.2f} s later; "
+        f"{load.sent} requests, {len(failures)} failed: "
+        f"{dict(Counter(failure.error for failure in failures))}; "
+        f"acknowledged {dict(load.total('acked'))}; {load.latency()}"
+    )
+    for failure in failures:
+        after_stop = failure.at - stopped_at
+        print(f"  {failure.op} on port {failure.port}: {failure.error} {after_stop:.2f} s after")
+    # gunicorn replaced the killed worker, and only it.
+    assert f"Worker (pid:{victim}) was sent SIGKILL!" in log
+    assert victim not in after
+    assert len(after - before) == 1
+    # Only the connections the killed worker held broke, each once, after the
+    # kill: the request in flight on it, or the next one sent on it.
+    assert len(victim_ports) >= 2
+    assert len(on_victim) == len(victim_ports)  # all of them were the clients'
+    assert all(failure.at >= stopped_at for failure in failures)
+    assert sorted(failure.port for failure in failures) == doomed, failures
+    assert {failure.error for failure in failures} <= {
+        "RemoteDisconnected",  # closed before the answer
+        "ConnectionResetError",
+        "BrokenPipeError",
+        "IncompleteRead",  # closed mid-answer: shorter than its Content-Length
+    }
+    assert load.problems == []  # never a 5xx, never a wrong answer
+    assert load.sent == 8 * requests
+    assert sum(client.connects for client in load.clients) == 8 + len(failures)
+    assert_database(load, path)
+
+
+# -- SQLite's write lock is held elsewhere --------------------------------------------------
+
+
+@contextmanager
+def write_lock(path: Path) -> Iterator[None]:
+    """Hold the SQLite file's write lock from this process (``BEGIN EXCLUSIVE``)."""
+    holder = sqlite3.connect(path, isolation_level=None, timeout=10)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+
+
+def refused(load: Load) -> int:
+    """Writes answered 503 so far."""
+    return sum(load.total("refused").values())
+
+
+def get(address: tuple[str, int], path: str) -> int:
+    """The status of one GET on a new connection."""
+    connection = http.client.HTTPConnection(*address, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def test_sqlite_write_contention_waits_or_is_503_never_500(tmp_path: Path) -> None:
+    path = tmp_path / "todos.db"
+    app = f"examples.todos.tests.load:todos_app('sqlite:///{path}', {BUSY_TIMEOUT})"
+    # 8 threads per worker: a request never queues behind writers that wait.
+    with serve(app, tmp_path / "run", "--preload", "--threads", "8") as server:
+        with Load(server.address, clients=8, requests=100_000, seconds=60, allow_503=True) as load:
+            load.wait_until_sent(200)
+            # Held for less than the busy timeout: writers wait, then succeed.
+            with write_lock(path):
+                time.sleep(BUSY_TIMEOUT / 4)
+            time.sleep(0.2)
+            short_hold = refused(load)
+            # Held for longer: writers that waited the whole busy timeout get
+            # 503 + Retry-After; readers are served throughout (WAL).
+            with write_lock(path):
+                held_at = time.monotonic()
+                read_while_held = get(server.address, "/api/todos")
+                time.sleep(max(0, held_at + BUSY_TIMEOUT * 1.5 - time.monotonic()))
+            time.sleep(0.5)  # answers to writes that were waiting at release
+            long_hold = refused(load) - short_hold
+            load.stop.set()
+        # Released: every write succeeds again.
+        with Load(server.address, requests=100, seconds=60, seed=1, name="after-") as after:
+            pass
+        log = "".join(server.log)
+    print(
+        f"\nlock held {BUSY_TIMEOUT / 4} s: {short_hold} writes refused; "
+        f"held {BUSY_TIMEOUT * 1.5} s: {long_hold} refused (503), a read meanwhile "
+        f"{read_while_held}; {load.sent} requests in all, then {after.sent} with "
+        f"{dict(after.total('acked'))} acknowledged; {load.latency()}"
+    )
+    assert short_hold == 0
+    assert long_hold >= 1
+    assert read_while_held == 200  # reads go on while a writer holds the lock
+    assert load.problems == []  # never a 500; every 503 had Retry-After: 1 and a problem
+    assert load.failures == []
+    assert refused(after) == 0
+    assert after.problems == []
+    assert after.failures == []
+    assert after.total("acked")["create"] > 0
+    # One warning line per 503, no traceback.
+    assert log.count("database unavailable in ") == refused(load)
+    assert "Traceback" not in log
+    # Refused writes were not stored; acknowledged ones were.
+    verdict = verify(load.clients + after.clients, sqlite_rows(path))
+    assert verdict.wrong == []
+    assert verdict.uncertain == 0
+    assert sqlite_integrity(path) == "ok"
+
+
+# -- slow clients -------------------------------------------------------------------------
+
+
+def open_slow_connections(address: tuple[str, int], count: int) -> list[socket.socket]:
+    """Slowloris: partial headers, partial bodies, and silent connections."""
+    sockets = []
+    for n in range(count):
+        sock = socket.create_connection(address, timeout=5)
+        sockets.append(sock)
+        if n % 3 == 0:
+            sock.sendall(b"GET /api/todos HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        elif n % 3 == 1:
+            sock.sendall(
+                b"POST /api/todos HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"
+            )
+        # else: connected, says nothing
+    return sockets
+
+
+def trickle(sockets: list[socket.socket], stop: threading.Event, errors: list[str]) -> None:
+    """Send one more header line or body byte on each socket every 0.5 s."""
+    for _ in range(120):  # bounded: a minute at most
+        if stop.wait(0.5):
+            return
+        for n, sock in enumerate(sockets):
+            data = b"X-Slow: 1\r\n" if n % 3 == 0 else b" " if n % 3 == 1 else b""
+            try:
+                sock.sendall(data)
+            except OSError as exc:  # the server gave up on it: reported by the test
+                errors.append(f"slow connection {n}: {exc!r}")
+
+
+def test_slow_clients_do_not_starve_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "todos.db"
+    options = ("--preload", "--threads", str(THREADS))
+    with serve(
+        "examples.todos.wsgi:api", tmp_path / "run", *options, env=sqlite_env(path)
+    ) as server:
+        sockets = open_slow_connections(server.address, SLOW_CLIENTS)
+        stop = threading.Event()
+        errors: list[str] = []
+        trickler = threading.Thread(target=trickle, args=(sockets, stop, errors))
+        try:
+            trickler.start()
+            time.sleep(0.5)  # accepted, and being read by worker threads
+            held = sorted(len(connection_ports(pid, server.port)) for pid in server.workers())
+            # New connections for every request: each lands on any worker.
+            with Load(
+                server.address, clients=4, requests=250, seconds=60, keep_alive=False
+            ) as load:
+                pass
+            stop.set()
+            trickler.join(5)
+            # The slow requests were still in progress: none was answered or closed.
+            assert errors == []
+            for sock in (sock for n, sock in enumerate(sockets) if n % 3 != 2):
+                sock.setblocking(False)
+                try:
+                    data = sock.recv(1)
+                except BlockingIOError:
+                    data = None
+                assert data is None
+        finally:
+            stop.set()
+            for sock in sockets:
+                sock.close()
+    print(
+        f"\n{SLOW_CLIENTS} slow connections (per worker: {held}) with {THREADS} threads; "
+        f"{load.sent} requests on new connections in {load.elapsed:.1f} s: "
+        f"{dict(load.total('statuses'))}, {len(load.failures)} failed; {load.latency()}"
+    )
+    assert load.sent == 4 * 250
+    assert load.failures == []
+    assert load.problems == []
+    assert_database(load, path)
