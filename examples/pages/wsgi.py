@@ -23,29 +23,37 @@ The article's samples, one by one::
 
 Settings (environment): ``PAGES_DATABASE``, the SQLite file for todos and
 contact messages (default ``<tempdir>/microapi-pages/pages.sqlite3``);
-``PAGES_API_TOKEN``, the bearer token of ``/api/private`` (default
-``let-me-in``; a demo constant, not a secret); ``OPENAI_API_KEY``, the key
+``MICROAPI_SECRET_KEY``, the key signing the bearer tokens of
+``/api/private`` (``python -m examples.pages.lib.auth`` prints one; unset:
+a development key, logged as such); ``OPENAI_API_KEY``, the key
 ``/api/openai`` sends to OpenAI (unset: that route answers 503), and
 ``OPENAI_API_URL``, where it sends it (default OpenAI's chat completions URL).
 
 Wired later, as the features land:
 
-- Rate limiting, CSRF tokens and CORS for the contact form: with
-  ``microapi.middleware`` (``rate_limit``, ``csrf``, ``cors``).
-- Real tokens (``verifyToken``, JWT-style) for ``/api/private``: with
-  ``api.tokens`` and ``bearer_auth``; ``lib/auth.py`` compares a constant.
+- Rate limiting, CSRF tokens and CORS for the contact form: see
+  ``examples/contact``, which has all three.
 - Schemas for the contact form and todos (``body=``): with marshmallow
   validation; the routes validate by hand for now.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 from microapi import Api
+from microapi.security import SECRET_KEY_ENV
 
 #: The folder whose files are the routes.
 ROUTES = Path(__file__).parent / "api"
+#: The key used when ``MICROAPI_SECRET_KEY`` is unset: for trying the example only.
+DEV_SECRET_KEY = "examples.pages development key: set MICROAPI_SECRET_KEY in production"
 
-api = Api()
+if not os.environ.get(SECRET_KEY_ENV):
+    logging.getLogger("examples.pages").warning(
+        "%s is not set: using the development key", SECRET_KEY_ENV
+    )
+api = Api(secret_key=os.environ.get(SECRET_KEY_ENV) or DEV_SECRET_KEY)
 api.discover(ROUTES, prefix="/api")

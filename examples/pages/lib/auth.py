@@ -1,30 +1,27 @@
-"""Who is calling: the article's ``lib/auth.ts`` (``getUserFromRequest``).
+"""Who is calling: the article's ``lib/auth.ts`` (``verifyToken``, ``getUserFromRequest``).
 
-A demo: the bearer token is compared with ``$PAGES_API_TOKEN``.  Signed,
-expiring tokens come with ``api.tokens`` and ``bearer_auth``.
+Tokens are the app's own signed, expiring tokens (``api.tokens``), verified
+by ``bearer_auth`` in ``api/private/_middleware.py``; this module only says
+which user a verified token stands for.  Print a token for the demo user::
+
+    python -m examples.pages.lib.auth        # uses MICROAPI_SECRET_KEY
 """
 
 from __future__ import annotations
 
-import hmac
-import os
 from typing import Any
 
-from microapi import Request
-
-#: The environment variable holding the accepted token.
-TOKEN_ENV = "PAGES_API_TOKEN"
-#: The token accepted when the variable is not set (a demo value).
-DEFAULT_TOKEN = "let-me-in"
+#: The demo users, by id.
+USERS: dict[int, dict[str, Any]] = {1: {"id": 1, "name": "Ada"}}
 
 
-def get_user_from_request(req: Request) -> dict[str, Any] | None:
-    """The user a request's ``Authorization: Bearer`` token stands for, or ``None``."""
-    scheme, _, token = req.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return None
-    expected = os.environ.get(TOKEN_ENV) or DEFAULT_TOKEN
-    # NOTE: compare_digest takes as long for a near miss as for a far one.
-    if not hmac.compare_digest(token.encode(), expected.encode()):
-        return None
-    return {"id": 1, "name": "Ada"}
+def load_user(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The user a verified token's payload names (``sub``), or ``None`` (401)."""
+    user_id = payload.get("sub")
+    return USERS.get(user_id) if isinstance(user_id, int) else None
+
+
+if __name__ == "__main__":
+    from examples.pages.wsgi import api
+
+    print(api.tokens.issue({"sub": 1}))

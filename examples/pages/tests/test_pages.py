@@ -13,8 +13,6 @@ import pytest
 from examples.pages import wsgi
 from microapi.testing import TestClient, TestResponse
 
-TOKEN = "test-token"
-
 
 @pytest.fixture
 def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -26,7 +24,6 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def client(database: Path, monkeypatch: pytest.MonkeyPatch) -> TestClient:
-    monkeypatch.setenv("PAGES_API_TOKEN", TOKEN)
     # users/[id].py keeps its users in memory: give each test its own.
     users = route_module("users.[id]")
     monkeypatch.setattr(users, "USERS", {1: {"id": 1, "name": "Ada"}})
@@ -95,13 +92,17 @@ def test_users_one_handler_three_methods(client: TestClient) -> None:
     assert_problem(client.post("/api/users/2"), 405)
 
 
-def test_private_routes_need_the_token(client: TestClient) -> None:
+def test_private_routes_need_a_token_signed_by_the_app(client: TestClient) -> None:
+    token = wsgi.api.tokens.issue({"sub": 1})
     missing = client.get("/api/private/user")
     assert_problem(missing, 401)
     assert missing.headers["WWW-Authenticate"] == "Bearer"
-    for header in ("Bearer wrong", "Basic dGVzdC10b2tlbg==", "Bearer", f"Token {TOKEN}"):
+    for header in ("Bearer wrong", f"Bearer {token}x", f"Token {token}", "Basic dGVzdA=="):
         assert_problem(client.get("/api/private/user", headers={"Authorization": header}), 401)
-    allowed = client.get("/api/private/user", headers={"Authorization": f"Bearer {TOKEN}"})
+    unknown_user = wsgi.api.tokens.issue({"sub": 2})
+    headers = {"Authorization": f"Bearer {unknown_user}"}
+    assert_problem(client.get("/api/private/user", headers=headers), 401)
+    allowed = client.get("/api/private/user", headers={"Authorization": f"Bearer {token}"})
     assert allowed.status_code == 200
     assert allowed.json == {"user": {"id": 1, "name": "Ada"}}
     # The folder's middleware guards only its folder.
