@@ -7,17 +7,13 @@ the test fails rather than skips when it is missing.
 from __future__ import annotations
 
 import re
-import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from microapi import Api, Request, Res, Router
-
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.browser import Answered, dump_dom, served
 
 
 def docs_api() -> Api:
@@ -38,60 +34,18 @@ def docs_api() -> Api:
     return api
 
 
-class Recording(WSGIRequestHandler):
-    """Records ``(method, path, status)`` of every request instead of logging it."""
-
-    requests: list[tuple[str, str, int]]
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        self.requests.append((self.command, self.path, int(code)))
-
-
 @pytest.fixture
-def served() -> Iterator[tuple[str, list[tuple[str, str, int]]]]:
-    requests: list[tuple[str, str, int]] = []
-    handler = type("Handler", (Recording,), {"requests": requests})
-    server = make_server("127.0.0.1", 0, docs_api(), threaded=True, request_handler=handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+def served_docs() -> Iterator[tuple[str, Answered]]:
+    answered: Answered = []
+    with served(docs_api(), answered) as server:
+        yield f"http://127.0.0.1:{server.server_port}", answered
 
 
 def test_the_docs_page_renders_the_operations_with_no_failed_request(
-    served: tuple[str, list[tuple[str, str, int]]], tmp_path: Path
+    served_docs: tuple[str, Answered], tmp_path: Path
 ) -> None:
-    assert CHROMIUM.exists(), "chromium is missing: run `make browser-deps` (apt-get)"
-    base, requests = served
-    result = subprocess.run(
-        [
-            str(CHROMIUM),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            # Console messages (CSP violations among them) go to stderr.
-            "--enable-logging=stderr",
-            "--log-level=0",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            f"{base}/docs",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    base, requests = served_docs
+    result = dump_dom(f"{base}/docs", tmp_path / "profile")
     dom = result.stdout
     # Swagger UI rendered the document: the operations, their summaries and tags.
     paths = re.findall(r'class="opblock-summary-path" data-path="([^"]+)"', dom)

@@ -6,8 +6,7 @@ origin B (``http://localhost:P2``); both are werkzeug servers bound to
 into the DOM, which Chromium dumps (``--dump-dom``).  The API records every
 request it receives, so the test also sees what reached the server.
 
-Needs Debian's ``chromium`` (``make browser-deps``); the test fails rather
-than skips when it is missing.
+Needs Debian's ``chromium`` (see :mod:`tests.browser`).
 """
 
 from __future__ import annotations
@@ -15,21 +14,16 @@ from __future__ import annotations
 import html
 import json
 import re
-import subprocess
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from marshmallow import Schema, fields
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from microapi import Api, Request, Res
 from microapi.middleware import cors
-
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.browser import Answered, dump_dom, served
 
 # Each case: a name and the JavaScript expression making its fetch.  They
 # run one after another; ``read`` turns a response into what JS can see.
@@ -143,85 +137,33 @@ def page_app(api_base: str) -> Api:
     return app
 
 
-class Recording(WSGIRequestHandler):
-    """Records ``(method, path, status)`` of every request instead of logging it."""
-
-    answered: list[tuple[str, str, int]]
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        self.answered.append((self.command, self.path, int(code)))
-
-
-def serve(
-    app: Api, answered: list[tuple[str, str, int]]
-) -> tuple[BaseWSGIServer, threading.Thread]:
-    handler = type("Handler", (Recording,), {"answered": answered})
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return server, thread
-
-
 @dataclass
 class Browsed:
     """What the page's script saw, and what reached the API."""
 
     results: dict[str, Any]
     seen: list[dict[str, Any]]  # requests, with their CORS headers
-    answered: list[tuple[str, str, int]]  # (method, path, status)
+    answered: Answered
     log: str  # Chromium's console
 
 
 @pytest.fixture
-def browsed(tmp_path: Path) -> Iterator[Browsed]:
+def browsed(tmp_path: Path) -> Browsed:
     """Serve both origins, load the page in Chromium; yield what it saw."""
-    assert CHROMIUM.exists(), "chromium is missing: run `make browser-deps` (apt-get)"
     seen: list[dict[str, Any]] = []
-    answered: list[tuple[str, str, int]] = []
-    running: list[tuple[BaseWSGIServer, threading.Thread]] = []
-    try:
-        # The API's allow-list needs the page's port and the page needs the
-        # API's: start the page's server first, give it its page after.
-        page_server, page_thread = serve(Api(), [])
-        running.append((page_server, page_thread))
+    answered: Answered = []
+    # The API's allow-list needs the page's port and the page needs the
+    # API's: start the page's server first, give it its page after.
+    with served(Api(), []) as page_server:
         page_origin = f"http://127.0.0.1:{page_server.server_port}"
-        api_server, api_thread = serve(cors_api(page_origin, seen), answered)
-        running.append((api_server, api_thread))
-        page_server.app = page_app(f"http://localhost:{api_server.server_port}")
-        result = subprocess.run(
-            [
-                str(CHROMIUM),
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={tmp_path / 'profile'}",
-                "--enable-logging=stderr",
-                "--log-level=0",
-                "--virtual-time-budget=10000",
-                "--dump-dom",
-                f"{page_origin}/",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        found = re.search(r'<pre id="result">(.*?)</pre>', result.stdout, re.DOTALL)
-        assert found is not None, result.stdout
-        text = html.unescape(found[1])
-        assert text != "pending", "the page's script did not finish:\n" + result.stderr
-        yield Browsed(json.loads(text), seen, answered, result.stderr)
-    finally:
-        for server, thread in running:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=10)
+        with served(cors_api(page_origin, seen), answered) as api_server:
+            page_server.app = page_app(f"http://localhost:{api_server.server_port}")
+            result = dump_dom(f"{page_origin}/", tmp_path / "profile", budget_ms=10000)
+    found = re.search(r'<pre id="result">(.*?)</pre>', result.stdout, re.DOTALL)
+    assert found is not None, result.stdout
+    text = html.unescape(found[1])
+    assert text != "pending", "the page's script did not finish:\n" + result.stderr
+    return Browsed(json.loads(text), seen, answered, result.stderr)
 
 
 def requests_to(seen: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.test import create_environ, run_wsgi_app
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -20,6 +17,7 @@ from microapi.docs import DOCS_CSP
 from microapi.middleware import request_id, security_headers
 from microapi.middleware.headers import DEFAULT_CSP
 from microapi.testing import TestClient
+from tests.browser import Answered, dump_dom, served
 from tests.helpers import assert_problem
 
 DEFAULTS = {
@@ -32,7 +30,6 @@ DEFAULTS = {
 }
 HSTS = "Strict-Transport-Security"
 HEX_ID = re.compile(r"[0-9a-f]{32}")
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def hello_api(*middleware: Any, **options: Any) -> Api:
@@ -468,17 +465,8 @@ def test_request_id_refuses_bad_header_names(header: str, message: str) -> None:
 # -- in a real browser ----------------------------------------------------------
 
 
-class Recording(WSGIRequestHandler):
-    """Records ``(path, status)`` of every request instead of logging it."""
-
-    requests: list[tuple[str, int]]
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        self.requests.append((self.path, int(code)))
-
-
 @pytest.fixture
-def served_docs() -> Iterator[tuple[str, list[tuple[str, int]]]]:
+def served_docs() -> Iterator[tuple[str, Answered]]:
     api = Api(title="Headers", version="1.0.0", docs=True)
     api.middleware(request_id())
     api.middleware(security_headers())
@@ -488,54 +476,22 @@ def served_docs() -> Iterator[tuple[str, list[tuple[str, int]]]]:
         """Say the service is up."""
         return {"status": "ok"}
 
-    requests: list[tuple[str, int]] = []
-    handler = type("Handler", (Recording,), {"requests": requests})
-    server = make_server("127.0.0.1", 0, api, threaded=True, request_handler=handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    answered: Answered = []
+    with served(api, answered) as server:
+        yield f"http://127.0.0.1:{server.server_port}", answered
 
 
 def test_the_docs_page_renders_under_the_default_security_headers(
-    served_docs: tuple[str, list[tuple[str, int]]], tmp_path: Path
+    served_docs: tuple[str, Answered], tmp_path: Path
 ) -> None:
-    assert CHROMIUM.exists(), "chromium is missing: run `make browser-deps` (apt-get)"
     base, requests = served_docs
-    result = subprocess.run(
-        [
-            str(CHROMIUM),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--enable-logging=stderr",
-            "--log-level=0",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            f"{base}/docs",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = dump_dom(f"{base}/docs", tmp_path / "profile")
     paths = re.findall(r'class="opblock-summary-path" data-path="([^"]+)"', result.stdout)
     assert paths == ["/health"]
     assert "Content Security Policy" not in result.stderr
     assert "Cross-Origin-Resource-Policy" not in result.stderr
     assert "Failed to load resource" not in result.stderr
     assert {"/docs", "/docs/static/swagger-ui-bundle.js", "/docs/openapi-3.0.json"} <= {
-        path for path, _ in requests
+        path for _, path, _ in requests
     }
-    assert all(status in (200, 304) for _, status in requests), requests
+    assert all(status in (200, 304) for _, _, status in requests), requests

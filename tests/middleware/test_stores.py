@@ -235,9 +235,8 @@ def test_sqlite_is_exact_across_processes(tmp_path: Path) -> None:
     assert run_processes("SQLiteStore", str(tmp_path / "limits.db")) == list(range(1, 401))
 
 
-def test_sqlite_connects_again_after_fork(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "limits.db")
-    assert store.hit("k", 60)[0] == 1  # the parent holds a connection now
+def hits_in_a_child(store: Store) -> list[int]:
+    """The counts of three hits on key ``k`` made by a forked child process."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through the pipe
@@ -248,9 +247,15 @@ def test_sqlite_connects_again_after_fork(tmp_path: Path) -> None:
             os._exit(0)
     os.close(write)
     with os.fdopen(read) as pipe:
-        counts = json.loads(pipe.read() or "null")
+        counts: list[int] = json.loads(pipe.read() or "null")
     os.waitpid(pid, 0)
-    assert counts == [2, 3, 4]
+    return counts
+
+
+def test_sqlite_connects_again_after_fork(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "limits.db")
+    assert store.hit("k", 60)[0] == 1  # the parent holds a connection now
+    assert hits_in_a_child(store) == [2, 3, 4]
     assert store.hit("k", 60)[0] == 5  # the parent's connection still works
 
 
@@ -381,19 +386,7 @@ def test_redis_connects_again_after_fork(
 ) -> None:
     store = open_redis(redis_url, prefix="t5:")
     assert store.hit("k", 60)[0] == 1
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child reports through the pipe
-        try:
-            counts = [store.hit("k", 60)[0] for _ in range(3)]
-            os.write(write, json.dumps(counts).encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        counts = json.loads(pipe.read() or "null")
-    os.waitpid(pid, 0)
-    assert counts == [2, 3, 4]
+    assert hits_in_a_child(store) == [2, 3, 4]
     assert store.hit("k", 60)[0] == 5
 
 
