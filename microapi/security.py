@@ -43,8 +43,9 @@ TOKEN_SALT = "microapi.tokens"
 SESSION_SALT = "microapi.session"
 CSRF_SALT = "microapi.csrf"
 
-# How many CSRF tokens a Keys remembers (a few hundred bytes each).
-_CSRF_CACHE_SIZE = 1024
+# How many CSRF tokens a Keys, and verified bearer tokens a Tokens, remember
+# (a few hundred bytes each).
+_CACHE_SIZE = 1024
 
 # What URLSafeSerializer.dumps makes: base64url payload (a leading "." when
 # compressed), ".", base64url signature.
@@ -154,6 +155,10 @@ class Tokens:
 
     def __init__(self, keys: Keys) -> None:
         self._keys = keys
+        # PERF: a bearer client sends the same token with every request, and
+        # checking its signature costs ~9 µs; a verified flat payload is
+        # remembered by its token (expiry still checked on every use).
+        self._verified: dict[str, tuple[dict[str, Any], int]] = {}
 
     def _signer(self) -> URLSafeSerializer:
         return self._keys.serializer(TOKEN_SALT, "api.tokens")
@@ -185,6 +190,11 @@ class Tokens:
         signer = self._signer()
         if isinstance(token, bytes):
             token = token.decode("latin-1")
+        known = self._verified.get(token) if isinstance(token, str) else None
+        if known is not None:
+            if known[1] <= time.time():
+                raise ExpiredToken("token expired")
+            return dict(known[0])
         if not isinstance(token, str) or not _canonical(token):
             raise InvalidToken("malformed token")
         try:
@@ -198,6 +208,11 @@ class Tokens:
         expires = payload.pop("exp")
         if expires <= time.time():
             raise ExpiredToken("token expired")
+        # Only flat payloads: a copy of one cannot reach into the cache.
+        if all(not isinstance(value, (dict, list)) for value in payload.values()):
+            if len(self._verified) >= _CACHE_SIZE:
+                self._verified.clear()  # PERF: simpler than an LRU, as good here
+            self._verified[token] = (dict(payload), expires)
         return payload
 
 
@@ -215,7 +230,7 @@ def csrf_token_for(keys: Keys, secret: str) -> str:
     token = cache.get(secret)
     if token is None:
         token = keys.serializer(CSRF_SALT, "CSRF protection").dumps(secret)
-        if len(cache) >= _CSRF_CACHE_SIZE:
+        if len(cache) >= _CACHE_SIZE:
             cache.clear()  # PERF: simpler than an LRU, and as good for this
         cache[secret] = token
     return token

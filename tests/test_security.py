@@ -438,3 +438,32 @@ def test_no_key_answers_500_and_logs_the_fix(
     (record,) = [r for r in caplog.records if r.name == "microapi.error"]
     assert record.exc_info is not None
     assert "MICROAPI_SECRET_KEY" in str(record.exc_info[1])
+
+
+def test_a_verified_token_is_remembered_but_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = Api(secret_key="k")
+    token = api.tokens.issue({"sub": 1}, expires_in=60)
+    first = api.tokens.verify(token)
+    first["sub"] = 2  # the caller's copy: the remembered payload is untouched
+    assert api.tokens.verify(token) == {"sub": 1}
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 61)
+    with pytest.raises(ExpiredToken):
+        api.tokens.verify(token)
+
+
+def test_nested_payloads_are_verified_every_time_and_never_shared() -> None:
+    api = Api(secret_key="k")
+    token = api.tokens.issue({"roles": ["admin"]})
+    api.tokens.verify(token)["roles"].append("root")
+    assert api.tokens.verify(token) == {"roles": ["admin"]}
+
+
+def test_the_remembered_tokens_are_bounded() -> None:
+    api = Api(secret_key="k")
+    tokens = [api.tokens.issue({"n": n}) for n in range(1500)]
+    assert [api.tokens.verify(token)["n"] for token in tokens] == list(range(1500))
+    assert len(api.tokens._verified) <= 1024
+    # A forged variant of a remembered token is still refused.
+    with pytest.raises(InvalidToken):
+        api.tokens.verify(tokens[-1] + "x")
