@@ -11,7 +11,7 @@ Two ways to be authenticated, as the article describes:
   ``GET /api/session`` hands out.
 
 Passwords are hashed with werkzeug's ``generate_password_hash`` (scrypt) and
-the login routes are rate-limited per client in a SQLite file shared by all
+the registration and login routes are rate-limited per client in a SQLite file shared by all
 workers.  The secret key comes from ``MICROAPI_SECRET_KEY``; without it the
 example uses a fixed development key and says so in the log.
 """
@@ -46,7 +46,7 @@ log = logging.getLogger("examples.auth")
 DEV_SECRET_KEY = "examples.auth development key: set MICROAPI_SECRET_KEY in production"
 #: Seconds a bearer token lives.
 TOKEN_LIFETIME = 3600
-#: Login attempts allowed per client address.
+#: Registrations and login attempts allowed per client address.
 LOGIN_LIMIT = "10/minute"
 #: The environment variable naming the rate-limit counters' SQLite file.
 LIMITS_DATABASE_ENV = "AUTH_LIMITS_DATABASE"
@@ -85,7 +85,9 @@ def create_api(
             else SQLiteStore(os.environ.get(LIMITS_DATABASE_ENV) or DEFAULT_LIMITS_DATABASE),
             scope="login",
         ),
-        match=["/api/login", "/api/session/login"],
+        # Registration too: each one runs scrypt, and its 409 tells whether
+        # an email has an account, so it must not run at full speed either.
+        match=["/api/register", "/api/login", "/api/session/login"],
     )
     api.middleware(
         bearer_auth(load_user=lambda payload: users.get(payload.get("sub"))), match="/api/me"

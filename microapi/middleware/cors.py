@@ -290,6 +290,12 @@ def _glob_regex(origin: str) -> str:
             f"cors origin {origin!r}: a '*' may stand for a subdomain label or the "
             "port, not the last label of the host; use '*' alone to allow every origin"
         )
+    if "*" in labels and len(labels) - 1 - max(i for i, x in enumerate(labels) if x == "*") < 2:
+        # NOTE: "https://*.com" would allow every .com site, with credentials too.
+        raise ValueError(
+            f"cors origin {origin!r}: a '*' must be followed by at least two labels "
+            "(a domain you own, as in 'https://*.example.com')"
+        )
     host = r"\.".join(_GLOB_LABEL if label == "*" else re.escape(label) for label in labels)
     if port is None:
         return f"{re.escape(scheme)}://{host}"

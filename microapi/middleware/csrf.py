@@ -13,7 +13,11 @@ requests that carry the session cookie, this middleware:
    ``csrf_token`` form field.
 
 Failures are 403 problem+json.  Requests without the session cookie
-(bearer-token clients, first visits) are not subject to it.  Whenever a
+(bearer-token clients, first visits) need no token; of those, the ones a
+page on another site could make a browser send without a CORS preflight
+(a form, ``text/plain`` or no body type, and no ``Authorization``) are
+still refused when their ``Origin`` or ``Sec-Fetch-Site`` says cross-site:
+that stops login CSRF.  Whenever a
 session is in use, the token is kept in a readable cookie (``csrf_token``)
 for scripts to echo; HTML forms put ``req.csrf_token`` in a hidden field::
 
@@ -46,6 +50,10 @@ __all__ = ["SAFE_METHODS", "csrf"]
 
 #: Methods that must not change state, so are never checked (RFC 9110 §9.2.1).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+# What a page on another site can make a browser send without a CORS
+# preflight (the "simple" content types; "" for a body without one).
+_SIMPLE_MIMETYPES = frozenset({*FORM_MIMETYPES, "text/plain", ""})
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
@@ -122,20 +130,29 @@ def csrf(
         f"{header_name} header or the {field_name} form field"
     )
 
-    def refusal(req: Request, route: Route) -> str | None:
-        # Why this unsafe request must be refused, or None.
+    def cross_site(req: Request) -> str | None:
+        # Why a request from another site must be refused, or None.
         environ = req.environ
         sent_origin: str = environ.get("HTTP_ORIGIN", "")
         origin = None
         if sent_origin:
             scheme, _, host = sent_origin.strip().partition("://")
             origin = _origin(scheme, host)  # "null" becomes "null://"
-        if origin not in trusted:  # a trusted origin is not checked further
-            if origin is not None and origin != _origin(req.scheme, req.host):
-                return f"cross-origin request refused (Origin: {sent_origin[:100]!r})"
-            site = environ.get("HTTP_SEC_FETCH_SITE")
-            if site is not None and site.strip().lower() == "cross-site":
-                return "cross-site request refused (Sec-Fetch-Site: cross-site)"
+        if origin in trusted:  # a trusted origin is not checked further
+            return None
+        if origin is not None and origin != _origin(req.scheme, req.host):
+            return f"cross-origin request refused (Origin: {sent_origin[:100]!r})"
+        site = environ.get("HTTP_SEC_FETCH_SITE")
+        if site is not None and site.strip().lower() == "cross-site":
+            return "cross-site request refused (Sec-Fetch-Site: cross-site)"
+        return None
+
+    def refusal(req: Request, route: Route) -> str | None:
+        # Why this unsafe cookie-session request must be refused, or None.
+        reason = cross_site(req)
+        if reason is not None:
+            return reason
+        environ = req.environ
         token = environ.get(header_key)
         if not token and route.body_parser and req.mimetype in FORM_MIMETYPES:
             token = req.form.get(field_name)
@@ -170,11 +187,22 @@ def csrf(
         # this is one dict lookup.
         carried = header is not None and bool(cookie_values(header, api.session_cookie))
         route = req.route  # None: no route matched, nothing will act
-        if carried and route is not None and req.method not in SAFE_METHODS:
-            reason = refusal(req, route)
-            if reason is not None:
-                keep_cookie(req, res, header)  # so that the client can retry
-                raise HTTPError(403, reason)
+        if route is not None and req.method not in SAFE_METHODS:
+            if carried:
+                reason = refusal(req, route)
+                if reason is not None:
+                    keep_cookie(req, res, header)  # so that the client can retry
+                    raise HTTPError(403, reason)
+            elif "HTTP_AUTHORIZATION" not in req.environ and req.mimetype in _SIMPLE_MIMETYPES:
+                # NOTE: without a session there is no token to check, but a
+                # page on another site can still make its visitors' browsers
+                # post a form here (a login CSRF: the victim logged in as the
+                # attacker).  Requests a browser sends cross-site only after
+                # a CORS preflight (JSON, or with credentials of their own)
+                # are left to cors().
+                reason = cross_site(req)
+                if reason is not None:
+                    raise HTTPError(403, reason)
         next()
         session = req.__dict__.get("session")
         if session is not None and not session and getattr(session, "modified", True):

@@ -31,8 +31,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ..errors import HTTPError
 from ..request import Request
 from ..response import Res
 from ..types import Middleware, Next
@@ -173,7 +175,12 @@ def proxy_fix(
             for name in _DERIVED:
                 cached.pop(name, None)
         if host_changes and req.trusted_hosts:
-            req.host  # noqa: B018 - raises SecurityError (400) when not trusted
+            try:
+                req.host  # noqa: B018 - werkzeug checks it against trusted_hosts
+            except SecurityError:
+                # NOTE: a fixed detail, as for the Host header itself:
+                # werkzeug's repeats the attacker's value in the body.
+                raise HTTPError(400, "the forwarded host is not trusted") from None
         next()
 
     return proxy_fix_middleware

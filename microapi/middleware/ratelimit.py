@@ -146,9 +146,11 @@ def rate_limit(
         (``True``, without ``RateLimit-*`` headers) or answer 503 with
         ``Retry-After`` (``False``).  Either way a WARNING is logged on
         ``microapi.ratelimit`` once per outage, and an INFO on recovery.
-    :param scope: the counters' namespace; defaults to *limit*, so that
-        limits with the same settings share counters across workers and
-        hosts.  Give two limits different scopes to count them apart.
+    :param scope: the counters' namespace; defaults to *limit* (plus the
+        key function's module and name for keys other than
+        :func:`client_ip` and :func:`user_key`), so that limits with the
+        same settings share counters across workers and hosts.  Give two
+        limits different scopes to count them apart.
     :raises ValueError: for a malformed *limit*.
     """
     allowed, period = parse_limit(limit)
@@ -160,6 +162,12 @@ def rate_limit(
         raise TypeError(f"key must be a callable taking req, not {key!r}")
     if scope is None:
         scope = limit
+        if key is not client_ip and key is not user_key:
+            # NOTE: a custom key's values may be anything a client sends (an
+            # API key header, say): named by the function, they cannot land
+            # on the counters of a client_ip limit with the same settings.
+            name = getattr(key, "__qualname__", type(key).__name__)
+            scope += f"|{getattr(key, '__module__', '')}.{name}"
     elif not isinstance(scope, str):
         raise TypeError(f"scope must be a string, not {scope!r}")
     prefix = scope + ":"

@@ -78,7 +78,7 @@ def forbidden(response: TestResponse) -> str:
 
 
 def test_safe_requests_without_a_session_pay_nothing() -> None:
-    client = TestClient(csrf_app())
+    client = TestClient(csrf_app(), use_cookies=False)  # the Cookie header is sent as is
     for headers in ({}, {"Cookie": "theme=dark; mysession=1"}):
         response = client.get("/public", headers=headers, base_url=BASE)
         assert response.json == {"ok": True}
@@ -86,12 +86,48 @@ def test_safe_requests_without_a_session_pay_nothing() -> None:
         assert "Vary" not in response.headers  # the session was never read
 
 
-def test_requests_without_the_session_cookie_are_exempt() -> None:
+def test_requests_without_the_session_cookie_need_no_token() -> None:
     client = TestClient(csrf_app(), use_cookies=False)
     # A bearer client with other cookies, even a stray csrf_token.
-    headers = {"Cookie": "theme=dark; csrf_token=junk; =session", "Origin": "https://evil.net"}
+    headers = {"Cookie": "theme=dark; csrf_token=junk; =session"}
     assert client.post("/todos", headers=headers, base_url=BASE).json == {"user": None}
     assert client.delete("/todos", base_url=BASE).json == {"user": None}
+    # Cross-origin requests a browser sends only after a CORS preflight are cors()'s.
+    evil = {"Origin": "https://evil.net", "Sec-Fetch-Site": "cross-site"}
+    assert client.post("/todos", json={}, headers=evil, base_url=BASE).json == {"user": None}
+    with_credentials = {**evil, "Authorization": "Bearer abc"}
+    response = client.post("/todos", data={"a": "1"}, headers=with_credentials, base_url=BASE)
+    assert response.json == {"user": None}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ({"data": {"user": "mallory"}}, "application/x-www-form-urlencoded"),
+        ({"data": {"user": "mallory"}}, "multipart/form-data"),
+        ({"data": "user=mallory"}, "text/plain"),
+        ({}, None),
+    ],
+)
+@pytest.mark.parametrize(
+    "cross_site",
+    [{"Origin": "https://evil.net"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}],
+)
+def test_cross_site_simple_requests_are_refused_even_without_a_session(
+    body: dict[str, Any], content_type: str | None, cross_site: dict[str, str]
+) -> None:
+    # A login CSRF: another site's form posts the attacker's credentials.
+    client = TestClient(csrf_app(), use_cookies=False)
+    options: dict[str, Any] = {**body, "headers": cross_site, "base_url": BASE}
+    if content_type is not None:
+        options["content_type"] = content_type
+    assert "cross-" in forbidden(client.post("/login", **options))
+    # The same form from the app's own pages, or from a trusted origin, is fine.
+    same_site = {"Origin": BASE.rstrip("/"), "Sec-Fetch-Site": "same-origin"}
+    assert client.post("/login", **{**options, "headers": same_site}).json == {"ok": True}
+    trusting = TestClient(csrf_app(trusted_origins=["https://evil.net"]), use_cookies=False)
+    if "Origin" in cross_site and cross_site["Origin"] != "null":
+        assert trusting.post("/login", **options).json == {"ok": True}
 
 
 def test_logging_in_sets_the_readable_cookie_with_the_session() -> None:

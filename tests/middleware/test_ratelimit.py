@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import logging
+import re
 import sqlite3
 import sys
 import threading
@@ -257,6 +258,27 @@ def test_limits_with_the_same_settings_share_counters_unless_scoped() -> None:
     assert [client.get("/d").status_code for _ in range(4)] == [200, 200, 200, 429]
 
 
+def api_key(req: Request) -> str:
+    return req.headers.get("X-Api-Key", "")
+
+
+def test_a_custom_key_cannot_spend_another_limits_counters() -> None:
+    # A client naming an IP as its API key does not use up that IP's budget.
+    store = MemoryStore()
+    api = Api()
+    api.middleware(rate_limit("2/minute", store=store), match="/by-ip")
+    api.middleware(rate_limit("2/minute", key=api_key, store=store), match="/by-key")
+    api.add_route("/by-ip", lambda req, res: {}, name="by_ip")
+    api.add_route("/by-key", lambda req, res: {}, name="by_key")
+    client = TestClient(api)
+    address = {"REMOTE_ADDR": "203.0.113.7"}
+    spoof = {"X-Api-Key": "203.0.113.7"}
+    by_key = [client.get("/by-key", headers=spoof, environ_base=address) for _ in range(3)]
+    assert [response.status_code for response in by_key] == [200, 200, 429]
+    by_ip = [client.get("/by-ip", environ_base=address) for _ in range(3)]
+    assert [response.status_code for response in by_ip] == [200, 200, 429]
+
+
 def test_the_most_restrictive_of_several_limits_sets_the_headers() -> None:
     api = Api()
     api.middleware(rate_limit("100/minute"))
@@ -447,9 +469,11 @@ def test_huge_header_keys_are_stored_hashed(tmp_path: Path) -> None:
         429,
     ]
     with sqlite3.connect(path) as db:
-        [(length,)] = db.execute("SELECT max(length(key)) FROM microapi_ratelimit").fetchall()
+        [(stored,)] = db.execute("SELECT key FROM microapi_ratelimit").fetchall()
     db.close()
-    assert length == len("2/minute#") + 64
+    scope, _, digest = stored.partition("#")
+    assert scope.startswith("2/minute|")  # the scope names the key function
+    assert re.fullmatch("[0-9a-f]{64}", digest)
 
 
 def test_a_key_returning_none_falls_back_to_the_client_address() -> None:
@@ -614,7 +638,11 @@ def assert_exact(replies: list[Reply], limit: int) -> None:
 
 def serve(tmp_path: Path, env: dict[str, str], *options: str) -> Any:
     env = {"RL_LIMIT": "100/hour", "RL_SCOPE": tmp_path.name, **env}
-    return gunicorn(APP, tmp_path, "--workers", "4", "--threads", "4", *options, env=env)
+    # NOTE: a gthread worker accepts connections until it holds
+    # --worker-connections of them; at 4, 32 concurrent clients must spread
+    # over the workers instead of all landing on the quickest one.
+    spread = ("--worker-connections", "4")
+    return gunicorn(APP, tmp_path, "--workers", "4", "--threads", "4", *spread, *options, env=env)
 
 
 def test_sqlite_store_is_exact_across_gunicorn_workers(tmp_path: Path) -> None:

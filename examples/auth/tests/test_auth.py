@@ -148,15 +148,16 @@ def test_bearer_clients_are_not_subject_to_csrf(client: TestClient) -> None:
     assert register(client).status_code == 201
 
 
-def test_logins_are_rate_limited_per_client(users: Users) -> None:
+def test_registrations_and_logins_are_rate_limited_per_client(users: Users) -> None:
     client = TestClient(create_api(users, secret_key="k", limit_store=MemoryStore()))
-    register(client)
+    assert register(client).status_code == 201  # counted too
     attempt = {"email": ADA["email"], "password": "wrong horse"}
-    statuses = [client.post("/api/login", json=attempt).status_code for _ in range(10)]
-    assert statuses == [401] * 10
+    statuses = [client.post("/api/login", json=attempt).status_code for _ in range(9)]
+    assert statuses == [401] * 9
     limited = client.post("/api/session/login", json=attempt)  # the same counter
     assert_problem(limited, 429)
     assert int(limited.headers["Retry-After"]) > 0
+    assert_problem(register(client, email="bob@example.com"), 429)
     # Other routes are not limited.
     assert client.get("/api/session").status_code == 200
 
@@ -169,3 +170,12 @@ def test_without_a_secret_key_the_example_uses_the_development_key(
     assert "MICROAPI_SECRET_KEY is not set" in caplog.text
     token = create_api(Users(":memory:"), secret_key=DEV_SECRET_KEY).tokens.issue({"sub": 1})
     assert api.tokens.verify(token) == {"sub": 1}
+
+
+def test_another_site_cannot_log_its_visitors_in(client: TestClient) -> None:
+    # A login CSRF: a form on another site posting the attacker's credentials.
+    register(client)
+    form = {"email": ADA["email"], "password": ADA["password"]}
+    headers = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    assert_problem(client.post("/api/session/login", data=form, headers=headers), 403)
+    assert client.get("/api/session").json["user"] is None

@@ -105,3 +105,12 @@ def test_five_messages_a_minute_per_client(client: TestClient, messages: Message
     assert len(messages.all()) == 5
     # The page itself is not limited.
     assert client.get("/contact").status_code == 200
+
+
+def test_another_site_cannot_post_the_form_for_its_visitors(
+    client: TestClient, messages: Messages
+) -> None:
+    # No session yet, but the browser says where the form came from.
+    for cross_site in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        assert_problem(client.post("/api/contact", data=MESSAGE, headers=cross_site), 403)
+    assert messages.all() == []
