@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import chart, hotspots, inprocess, server
+from benchmarks import chart, hotspots, inprocess, security, server
 from benchmarks.apps import FRAMEWORKS
 from benchmarks.scenarios import SCENARIOS
 
@@ -118,3 +118,8 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
 def test_hotspots_profiles_one_scenario(capsys: pytest.CaptureFixture[str]) -> None:
     assert hotspots.main(["--scenario", "post_valid", "--calls", "5", "--lines", "5"]) == 0
     assert "microapi / post_valid: 5 requests" in capsys.readouterr().out
+
+
+def test_security_cost_runs_after_checking_both_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert security.main(["--rounds", "1", "--calls", "10"]) == 0
+    assert "cors + rate_limit(MemoryStore) + bearer_auth" in capsys.readouterr().out
