@@ -50,6 +50,8 @@ class TestClient(Client):
         # NOTE: werkzeug's (private since 2.3) hook that writes the jar into
         # the environ; an explicit header would otherwise vanish, and a test
         # sending one would silently test nothing.
+        if self._cookies is None:
+            return  # use_cookies=False: the header is sent as given
         explicit = environ.get("HTTP_COOKIE")
         super()._add_cookies_to_wsgi(environ)
         if explicit:

@@ -40,3 +40,8 @@ def test_responses_are_buffered_and_parse_problem_json() -> None:
     response = TestClient(cookie_echo()).get("/missing")
     assert response.status_code == 404
     assert response.json["status"] == 404
+
+
+def test_without_a_jar_the_cookie_header_is_sent_as_given() -> None:
+    client = TestClient(cookie_echo(), use_cookies=False)
+    assert client.get("/cookies", headers={"Cookie": "a=b"}).json == {"header": "a=b"}
