@@ -10,6 +10,7 @@ chunked body the server does not terminate is 411.
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -22,7 +23,14 @@ from .jsonutil import JSONDecodeError, loads
 if TYPE_CHECKING:
     from .request import Request
 
-__all__ = ["FORM_MIMETYPES", "StrictFormDataParser", "is_json", "parse_body", "parse_query"]
+__all__ = [
+    "FORM_MIMETYPES",
+    "StrictFormDataParser",
+    "is_json",
+    "load_json",
+    "parse_body",
+    "parse_query",
+]
 
 #: Media types parsed into ``req.form`` / ``req.files``.
 FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
@@ -42,6 +50,20 @@ def is_json(mimetype: str) -> bool:
     )
 
 
+def load_json(data: bytes) -> Any:
+    """Parse a JSON body strictly (see :func:`microapi.jsonutil.loads`).
+
+    :raises BadRequest: for anything :func:`~microapi.jsonutil.loads`
+        refuses, with its reason.
+    """
+    try:
+        return loads(data)
+    except JSONDecodeError as exc:
+        message = f"malformed JSON: {exc}"
+    # PERF: raised outside the except block: no context to chain.
+    raise BadRequest(message)
+
+
 def _pairs(text: str, max_fields: int | None) -> list[tuple[str, str]]:
     # NOTE: not parse_qsl's max_num_fields, which counts separators: it
     # would refuse 1000 fields followed by a trailing "&".
@@ -52,6 +74,12 @@ def _pairs(text: str, max_fields: int | None) -> list[tuple[str, str]]:
     ):
         raise RequestEntityTooLarge(f"more than {max_fields} form fields")
     return parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
+
+
+# The dict methods under ImmutableMultiDict's refusals, for parse_query.
+_new_multidict = ImmutableMultiDict.__new__
+_dict_setitem: Callable[[Any, str, list[str]], None] = dict.__setitem__
+_dict_update = dict.update
 
 
 def parse_query(query_string: str) -> ImmutableMultiDict[str, str]:
@@ -70,6 +98,14 @@ def parse_query(query_string: str) -> ImmutableMultiDict[str, str]:
     # PERF: nothing to unquote, so a split gives what parse_qsl gives, and
     # filling the MultiDict's underlying dict of lists directly skips its
     # Python __init__ and per-pair loop.
+    result: ImmutableMultiDict[str, str] = _new_multidict(ImmutableMultiDict)
+    if "&" not in query_string:
+        # PERF: no query or a single field, the usual case: no split, no
+        # loop, no intermediate dict (-0.15 µs).
+        if query_string:
+            name, _, value = query_string.partition("=")
+            _dict_setitem(result, name, [value])
+        return result
     values: dict[str, list[str]] = {}
     for field in query_string.split("&"):
         if field:
@@ -78,8 +114,7 @@ def parse_query(query_string: str) -> ImmutableMultiDict[str, str]:
                 values[name].append(value)
             else:
                 values[name] = [value]
-    result: ImmutableMultiDict[str, str] = ImmutableMultiDict.__new__(ImmutableMultiDict)
-    dict.update(result, values)
+    _dict_update(result, values)
     return result
 
 
@@ -177,10 +212,7 @@ def parse_body(req: Request) -> Any:
     if mimetype in FORM_MIMETYPES:
         return req.form
     if is_json(mimetype):
-        try:
-            return loads(data)
-        except JSONDecodeError as exc:
-            raise BadRequest(f"malformed JSON: {exc}") from None
+        return load_json(data)
     if mimetype.startswith("text/"):
         return _decode_text(data, req.mimetype_params.get("charset", "utf-8"))
     return data

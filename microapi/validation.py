@@ -21,13 +21,13 @@ A schema failure is a 422 problem whose ``errors`` member is marshmallow's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields
 from werkzeug.datastructures import MultiDict
 
-from .bodies import FORM_MIMETYPES, is_json, parse_body
+from .bodies import FORM_MIMETYPES, is_json, load_json
 from .errors import HTTPError
 
 if TYPE_CHECKING:
@@ -115,10 +115,9 @@ def _declares_unknown(schema: Schema) -> bool:
     return hasattr(type(schema).Meta, "unknown") or schema.unknown != schema.opts.unknown
 
 
-def _messages(exc: ValidationError) -> dict[Any, Any]:
+def _messages(messages: Any) -> dict[Any, Any]:
     # Loading yields a dict ({field: [messages]}, {index: {...}} for
     # many=True); a bare message from a custom hook becomes _schema's.
-    messages = exc.messages
     if isinstance(messages, dict):
         return messages
     return {"_schema": messages if isinstance(messages, list) else [messages]}
@@ -134,14 +133,16 @@ class SchemaLoader:
     :param what: the loaded thing, for 422 details (``"request body"``).
     """
 
-    __slots__ = ("kwargs", "list_keys", "schema", "what")
+    __slots__ = ("invalid", "list_keys", "schema", "unknown", "what")
 
     def __init__(self, schema: Schema, unknown: str, what: str) -> None:
         #: The schema instance.
         self.schema = schema
-        #: Keyword arguments for ``schema.load``: ``unknown=`` unless the
-        #: schema chose for itself.
-        self.kwargs: dict[str, Any] = {} if _declares_unknown(schema) else {"unknown": unknown}
+        #: ``unknown=`` for ``schema.load``: ``None`` when the schema chose
+        #: for itself (marshmallow 3 and 4 then use the schema's own).
+        # PERF: a keyword, not ``**kwargs`` (-0.09 µs per load).  NOTE: Any,
+        # as marshmallow 4 types unknown= as a Literal and 3 as a str.
+        self.unknown: Any = None if _declares_unknown(schema) else unknown
         #: Keys (``data_key`` or attribute name) of list fields: they take
         #: every value of a repeated form field or query parameter.
         self.list_keys = frozenset(
@@ -151,6 +152,8 @@ class SchemaLoader:
         )
         #: What is loaded, for messages.
         self.what = what
+        #: The 422 detail, formatted once.
+        self.invalid = f"the {what} is invalid"
 
     def from_multidict(self, data: MultiDict[str, Any]) -> dict[str, Any]:
         """Turn a form or query ``MultiDict`` into the dict to load.
@@ -168,18 +171,17 @@ class SchemaLoader:
         :raises HTTPError: 422 with ``errors`` = marshmallow's messages.
         """
         try:
-            return self.schema.load(data, **self.kwargs)
+            return self.schema.load(data, unknown=self.unknown)
         except ValidationError as exc:
-            raise HTTPError(422, f"the {self.what} is invalid", errors=_messages(exc)) from None
+            errors = _messages(exc.messages)
         except RecursionError:
             # NOTE: a self-nesting schema recurses a few frames per level, so
             # JSON well within the 512-level limit can exhaust the stack:
             # the client's input, not a server bug.
-            raise HTTPError(
-                422,
-                f"the {self.what} is invalid",
-                errors={"_schema": ["Nested too deeply."]},
-            ) from None
+            errors = {"_schema": ["Nested too deeply."]}
+        # PERF: raised outside the except blocks, so the 422 carries no
+        # context to chain, suppress or keep alive.
+        raise HTTPError(422, self.invalid, errors=errors)
 
 
 def load_body(req: Request, loader: SchemaLoader) -> Any:
@@ -191,25 +193,28 @@ def load_body(req: Request, loader: SchemaLoader) -> Any:
         (malformed) and 413 (too large) as ``req.body`` does.
     """
     mimetype = req.mimetype
-    # NOTE: an empty urlencoded body is the empty form, the encoding of
-    # ``{}``: it is loaded like any form, so a schema whose fields are all
-    # optional accepts it (as it accepts JSON ``{}``) and one with required
-    # fields answers 422 naming them.  Empty JSON or untyped bodies encode
-    # nothing at all.
-    if not req.get_data() and mimetype != _URLENCODED:
-        raise HTTPError(
-            422, "the request body is empty", errors={"_schema": ["A request body is required."]}
-        )
-    if mimetype in FORM_MIMETYPES:
-        data: Any = loader.from_multidict(req.form)
-    elif is_json(mimetype):
-        data = parse_body(req)
-    else:
+    data = req.get_data()
+    # PERF: the content type and the body read once; JSON, the usual body,
+    # tested first and decoded here rather than through parse_body.
+    if mimetype == "application/json" or is_json(mimetype):
+        if data:
+            return loader.load(load_json(data))
+    elif mimetype in FORM_MIMETYPES:
+        # NOTE: an empty urlencoded body is the empty form, the encoding of
+        # ``{}``: it is loaded like any form, so a schema whose fields are all
+        # optional accepts it (as it accepts JSON ``{}``) and one with required
+        # fields answers 422 naming them.  Empty JSON, multipart or untyped
+        # bodies encode nothing at all.
+        if data or mimetype == _URLENCODED:
+            return loader.load(loader.from_multidict(req.form))
+    elif data:
         sent = f"content type {mimetype!r}" if mimetype else "a body without a content type"
         raise HTTPError(
             415, f"{sent} is not accepted; send one of: {', '.join(ACCEPTED_BODY_TYPES)}"
         )
-    return loader.load(data)
+    raise HTTPError(
+        422, "the request body is empty", errors={"_schema": ["A request body is required."]}
+    )
 
 
 def _dumping_json(res: Res, schema: Schema, route: Route) -> Callable[[Any], Res]:
@@ -237,16 +242,18 @@ def prepare_route(route: Route) -> Target | None:
     string and the body, makes ``res.json`` dump 2xx bodies through the
     ``response=`` schema, and sets the ``status=`` default, in that order.
     """
+    query = None if route.query is None else SchemaLoader(route.query, EXCLUDE, "query string")
+    body = None if route.body is None else SchemaLoader(route.body, RAISE, "request body")
+    schema: Schema | None = route.response
+    status: int | None = route.status
     steps: list[Target] = []
-    if route.query is not None:
-        query = SchemaLoader(route.query, EXCLUDE, "query string")
+    if query is not None:
 
         def load_query(req: Request, res: Res) -> None:
             req.__dict__["query"] = query.load(query.from_multidict(req.args))
 
         steps.append(load_query)
-    if route.body is not None:
-        body = SchemaLoader(route.body, RAISE, "request body")
+    if body is not None:
 
         def load_request_body(req: Request, res: Res) -> None:
             # NOTE: a GET or HEAD body has no meaning (RFC 9110), so a route
@@ -255,8 +262,7 @@ def prepare_route(route: Route) -> Target | None:
                 req.__dict__["body"] = load_body(req, body)
 
         steps.append(load_request_body)
-    if route.response is not None:
-        schema: Schema = route.response
+    if schema is not None:
 
         def dump_response(req: Request, res: Res) -> None:
             # PERF: an instance attribute shadows Res.json for this request
@@ -265,8 +271,7 @@ def prepare_route(route: Route) -> Target | None:
             res.__dict__["json"] = _dumping_json(res, schema, route)
 
         steps.append(dump_response)
-    if route.status is not None:
-        status: int = route.status
+    if status is not None:
 
         def default_status(req: Request, res: Res) -> None:
             res._status = status
@@ -276,14 +281,27 @@ def prepare_route(route: Route) -> Target | None:
         return None
     if len(steps) == 1:
         return steps[0]
-    return _run_all(steps)
+    return _run_all(query, body, schema, status, route)
 
 
-def _run_all(steps: Iterable[Target]) -> Target:
-    frozen = tuple(steps)
-
+def _run_all(
+    query: SchemaLoader | None,
+    body: SchemaLoader | None,
+    schema: Schema | None,
+    status: int | None,
+    route: Route,
+) -> Target:
+    # PERF: two or more steps (body= with status= is the usual pair) run
+    # in one function, the steps above inlined: no loop, one call instead
+    # of three (-0.1 µs).  Keep it in step with them.
     def run(req: Request, res: Res) -> None:
-        for step in frozen:
-            step(req, res)
+        if query is not None:
+            req.__dict__["query"] = query.load(query.from_multidict(req.args))
+        if body is not None and req.method not in _BODILESS_METHODS:
+            req.__dict__["body"] = load_body(req, body)
+        if schema is not None:
+            res.__dict__["json"] = _dumping_json(res, schema, route)
+        if status is not None:
+            res._status = status
 
     return run

@@ -17,9 +17,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from marshmallow import Schema, fields
-from werkzeug.datastructures import MultiDict
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+from werkzeug.exceptions import BadRequest
+from werkzeug.wrappers import Request as WerkzeugRequest
 
 from microapi import Api, Request, Res
+from microapi.bodies import parse_query
 from microapi.testing import TestClient, TestResponse
 from tests.helpers import Unreadable, assert_problem
 
@@ -1077,3 +1080,96 @@ def test_framing_does_not_change_the_answer(
         cut = len(body) // 2
         short = wsgi_post(path, body, content_type, str(cut))
         assert short[::2] == wsgi_post(path, body[:cut], content_type)[::2]
+
+
+# -- query strings ------------------------------------------------------------------
+
+
+def werkzeug_query(environ_value: str) -> dict[str, list[str]]:
+    """What werkzeug's own ``Request.args`` makes of a WSGI ``QUERY_STRING``."""
+    environ = {"QUERY_STRING": environ_value, "wsgi.input": io.BytesIO(b"")}
+    return WerkzeugRequest(environ).args.to_dict(flat=False)
+
+
+def as_environ(query: str) -> str:
+    """*query* as a WSGI server puts it in the environ: UTF-8 bytes as latin-1."""
+    return query.encode().decode("latin-1")
+
+
+# Single fields: no "&", so parse_query's one-field branch, and every
+# character that could trip it ("%" and "+" take the unquoting path).
+single_fields = st.text(
+    alphabet=st.one_of(
+        st.sampled_from("=;%+ #?/a0é\x00\x7f"),
+        st.characters(codec="utf-8", blacklist_characters="&"),
+    ),
+    max_size=16,
+)
+queries = st.one_of(
+    single_fields,
+    st.lists(single_fields, max_size=4).map("&".join),
+    st.text(st.characters(codec="utf-8"), max_size=24),
+)
+
+
+@budget(300)
+@given(queries)
+def test_parse_query_equals_werkzeug_for_any_query(query: str) -> None:
+    environ_value = as_environ(query)
+    event("single field" if "&" not in query else "several fields")
+    parsed = parse_query(environ_value)
+    assert type(parsed) is ImmutableMultiDict
+    assert parsed.to_dict(flat=False) == werkzeug_query(environ_value)
+    assert list(parsed.items(multi=True)) == [
+        (key, value) for key, values in werkzeug_query(environ_value).items() for value in values
+    ]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "a", "a=", "=", "=b", "==", "a==b", "fields=name", "a;b=c;d", "x=\x7f", "é=ü", "a=b c"],
+)
+def test_single_field_queries_equal_werkzeug(query: str) -> None:
+    environ_value = as_environ(query)
+    parsed = parse_query(environ_value)
+    assert parsed.to_dict(flat=False) == werkzeug_query(environ_value)
+    assert len(parsed) == (1 if query else 0)
+
+
+def test_a_single_field_query_is_a_working_immutable_multidict() -> None:
+    # The one-field branch builds the MultiDict without its __init__.
+    parsed = parse_query("fields=name")
+    assert parsed["fields"] == "name"
+    assert parsed.get("fields") == "name"
+    assert parsed.getlist("fields") == ["name"]
+    assert parsed.get("missing") is None
+    assert "fields" in parsed
+    assert parsed.to_dict() == {"fields": "name"}
+    assert parsed.copy() == MultiDict([("fields", "name")])
+    with pytest.raises(TypeError):
+        parsed["fields"] = "other"
+    with pytest.raises(TypeError):
+        parsed.add("other", "x")
+    # Each call gets its own lists: nothing is shared between requests.
+    assert parse_query("fields=name").getlist("fields") is not parsed.getlist("fields")
+
+
+@pytest.mark.parametrize("environ_value", ["\xff=1", "a=\xc3", "\xe9"])
+def test_a_single_field_query_that_is_not_utf8_is_400(environ_value: str) -> None:
+    with pytest.raises(BadRequest, match="UTF-8"):
+        parse_query(environ_value)
+
+
+def test_a_single_field_query_reaches_the_handler() -> None:
+    api = Api()
+
+    @api.route("/q")
+    def q(req: Request, res: Res) -> dict[str, Any]:
+        return {"args": req.args.to_dict(flat=False), "query": req.query.get("fields")}
+
+    client = TestClient(api)
+    assert client.get("/q?fields=name").json == {"args": {"fields": ["name"]}, "query": "name"}
+    assert client.get("/q").json == {"args": {}, "query": None}
+    assert client.get("/q?fields").json == {"args": {"fields": [""]}, "query": ""}
+    not_utf8 = client.get("/q", environ_overrides={"QUERY_STRING": "fields=\xff"})
+    assert_problem(not_utf8, 400)

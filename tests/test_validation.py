@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import logging
 from typing import Any
@@ -23,7 +24,7 @@ from werkzeug.datastructures import MultiDict
 from microapi import Api, HTTPError, Request, Res, Router
 from microapi.testing import TestClient
 from microapi.types import Next
-from microapi.validation import ResponseDumpError
+from microapi.validation import ResponseDumpError, SchemaLoader, prepare_route
 
 from .helpers import assert_problem
 
@@ -809,3 +810,105 @@ def test_schemas_work_together(api: Api, client: TestClient) -> None:
     bad = client.post("/todos", json={"title": ""})
     assert_problem(bad, 422)
     assert "Location" not in bad.headers
+
+
+# -- the loading step, as composed -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data; boundary=b", "text/plain", "application/octet-stream", "a/b+json"],
+)
+def test_an_empty_body_is_422_whatever_its_type(
+    api: Api, client: TestClient, content_type: str
+) -> None:
+    # Emptiness is judged before the content type: no 415 for nothing.
+    api.add_route("/todos", _echo_body, ["POST"], body=Todo)
+    response = client.post("/todos", input_stream=io.BytesIO(b""), content_type=content_type)
+    assert response.request.headers["Content-Type"] == content_type
+    problem = assert_problem(response, 422)
+    assert problem["detail"] == "the request body is empty"
+    assert problem["errors"] == {"_schema": ["A request body is required."]}
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status"),
+    [
+        (b'{"title": ""}', "application/json", 422),
+        (b"[1, 2]", "application/json", 422),
+        (b'{"title": ', "application/json", 400),
+        (b"\xff", "application/json", 400),
+        (b"x", "text/plain", 415),
+        (b"", "application/json", 422),
+    ],
+)
+def test_error_answers_carry_no_exception_context(
+    api: Api, client: TestClient, data: bytes, content_type: str, status: int
+) -> None:
+    # The 4xx exceptions are raised outside the except blocks that caught
+    # marshmallow's or the decoder's: nothing chained, no stale traceback.
+    seen: list[BaseException] = []
+
+    @api.errorhandler(status)
+    def record(req: Request, res: Res, exc: HTTPError) -> Any:
+        seen.append(exc)
+        return {"status": status}, status
+
+    api.add_route("/todos", _echo_body, ["POST"], body=Todo)
+    response = client.post("/todos", data=data, content_type=content_type)
+    assert (response.status_code, response.json) == (status, {"status": status})
+    assert len(seen) == 1
+    assert seen[0].__context__ is None
+    assert seen[0].__cause__ is None
+
+
+def test_a_recursion_failure_carries_no_exception_context() -> None:
+    loader = SchemaLoader(Tree(), RAISE, "request body")
+    document: dict[str, Any] = {"name": "leaf"}
+    for _ in range(2000):
+        document = {"name": "n", "kids": [document]}
+    with pytest.raises(HTTPError) as caught:
+        loader.load(document)
+    assert caught.value.code == 422
+    assert caught.value.extensions["errors"] == {"_schema": ["Nested too deeply."]}
+    assert caught.value.__context__ is None
+
+
+def test_every_option_together(api: Api, client: TestClient) -> None:
+    # query=, body=, response= and status= on one route run as one step.
+    @api.route(
+        "/todos", methods=["GET", "POST"], query=Page, body=Todo, response=TodoOut, status=201
+    )
+    def todos(req: Request, res: Res) -> Any:
+        body = req.body if req.method == "POST" else {"title": "none"}
+        return {"id": req.query["limit"], "secret": 1, **body}
+
+    response = client.post("/todos?limit=3&utm=x", json={"title": "milk"})
+    assert (response.status_code, response.json) == (201, {"id": 3, "title": "milk"})
+    # GET and HEAD: the query is loaded, the body is not.
+    response = client.get("/todos?limit=4", data=b"not json", content_type="text/plain")
+    assert (response.status_code, response.json) == (201, {"id": 4, "title": "none"})
+    assert client.head("/todos").status_code == 201
+    # Each failure stops the step where it happens.
+    problem = assert_problem(client.post("/todos?limit=x", json={"title": ""}), 422)
+    assert problem["errors"] == {"limit": ["Not a valid integer."]}
+    problem = assert_problem(client.post("/todos?limit=2", json={"title": ""}), 422)
+    assert problem["detail"] == "the request body is invalid"
+    assert_problem(client.post("/todos", data=b"x", content_type="text/plain"), 415)
+
+
+def test_two_options_together(api: Api, client: TestClient) -> None:
+    api.add_route("/a", _echo_body, ["POST"], name="a", body=Todo, status=202)
+    api.add_route("/b", lambda req, res: dict(req.query), name="b", query=Page, response=Page)
+    response = client.post("/a", json={"title": "t"})
+    assert (response.status_code, response.json["body"]["title"]) == (202, "t")
+    assert assert_problem(client.post("/a", json={}), 422)["errors"] == {
+        "title": ["Missing data for required field."]
+    }
+    assert client.get("/b?offset=2").json == {"limit": 20, "offset": 2, "tag": []}
+
+
+def test_a_route_without_options_gets_no_step(api: Api) -> None:
+    api.add_route("/plain", _echo_body)
+    (route,) = api.routes()
+    assert prepare_route(route) is None
