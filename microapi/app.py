@@ -11,6 +11,7 @@ import copy
 import inspect
 import logging
 import os
+import re
 import threading
 import time
 import traceback
@@ -30,14 +31,15 @@ from werkzeug.exceptions import (
     NotImplemented as MethodNotImplemented,
 )
 from werkzeug.routing import MapAdapter
+from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response as WerkzeugResponse
 from werkzeug.wsgi import ClosingIterator
 
 from .chain import EventLoops, Layer, check_shape, compose
-from .errors import PROBLEM_CONTENT_TYPE, to_problem
+from .errors import PROBLEM_CONTENT_TYPE, HTTPError, to_problem
 from .jsonutil import dumps
 from .request import DEFAULT_BODY_LIMIT, Request, decode_wsgi
-from .response import HTTP_TOKEN, Res
+from .response import HTTP_TOKEN, STATUS_LINES, Res, header_value
 from .routetable import NOT_FOUND, Miss, RouteTable
 from .routing import MiddlewareSpec, Route, Scope, describe
 from .security import Keys, Tokens
@@ -58,6 +60,12 @@ _STANDARD_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}
 )
 _UPPERCASE = {method: method for method in _STANDARD_METHODS}
+# What a URI query may hold unquoted besides letters, digits and "-._~"
+# (RFC 3986), and "%" (a "%" that starts no escape is quoted afterwards).
+_QUERY_SAFE = "!$&'()*+,;=:@/?%"
+_BARE_PERCENT = re.compile("%(?![0-9A-Fa-f]{2})")
+# The 400 for a Host not in trusted_hosts.
+_UNTRUSTED_HOST = HTTPError(400, "the Host header is not trusted")
 
 
 class Api(Scope):
@@ -359,10 +367,6 @@ class Api(Scope):
         """
         if not self._frozen:
             self._freeze()
-        if self._mounts:
-            mounted = self._mounted(environ)
-            if mounted is not None:
-                return mounted(environ, start_response)
         start = time.perf_counter() if self.access_log else 0.0
         cls = self.request_class
         if cls is Request or cls.__init__ is _REQUEST_INIT:
@@ -378,6 +382,11 @@ class Api(Scope):
         res._headers = []
         if self.trusted_hosts is not None and not self._host_trusted(req, res):
             return res._emit(start_response, False)
+        if self._mounts:
+            # After the Host check: mounted apps are behind it too.
+            mounted = self._mounted(environ)
+            if mounted is not None:
+                return mounted(environ, start_response)
         # PERF: the router needs path and method anyway; handing them to req
         # saves its lazy attributes a second computation.
         path_info = environ.get("PATH_INFO") or "/"
@@ -443,8 +452,10 @@ class Api(Scope):
         req.trusted_hosts = self.trusted_hosts
         try:
             req.host  # noqa: B018 - werkzeug checks it against trusted_hosts
-        except SecurityError as exc:
-            self._render_problem(req, res, exc)
+        except SecurityError:
+            # NOTE: a fixed detail: werkzeug's repeats the attacker's Host
+            # (up to the server's header limit) in the body.
+            self._render_problem(req, res, _UNTRUSTED_HOST)
             return False
         return True
 
@@ -453,8 +464,17 @@ class Api(Scope):
 
         try:
             save_session(req, res, req.session)
-        except RuntimeError as exc:  # a session too big for its cookie
-            self._handle_error(req, res, exc)
+        except RuntimeError as exc:  # too big for its cookie, or not JSON
+            # Not an exception of the handler's: named as what it is, and
+            # answered as a 500.  NOTE: the app's 500 handler still shapes
+            # the answer, as it does for every 500 (handlers for exception
+            # classes do not: this error is the framework's, not raised by
+            # the app's code); whatever it does to the session is not saved,
+            # since saving just failed.
+            self._log_exception(req, exc, "cannot save the session")
+            handler = self._error_handlers.get(500)
+            if handler is None or not self._run_error_handler(req, res, exc, handler):
+                self._render_problem(req, res, exc)
 
     def _mounted(self, environ: dict[str, Any]) -> WSGIApp | None:
         path_info = environ.get("PATH_INFO") or ""
@@ -485,7 +505,9 @@ class Api(Scope):
             raise MethodNotImplemented(f"{req.method!r} is not an HTTP method")
         if miss.redirect is not None:
             query = req.environ.get("QUERY_STRING")
-            location = quote(req.root_path) + miss.redirect + (f"?{query}" if query else "")
+            location = (
+                quote(req.root_path) + miss.redirect + (f"?{_quote_query(query)}" if query else "")
+            )
             res.status(308).set_header("Location", location).end()
         elif miss.allowed:
             allow = sorted(miss.allowed | {"OPTIONS"})
@@ -519,36 +541,45 @@ class Api(Scope):
             # deserves its traceback in the log.
             self._log_exception(req, exc, "unhandled exception")
             unexpected = False
-        if handler is not None:
-            status = exc.code if isinstance(exc, HTTPException) else None
-            res._reset_for_error(status or 500)
-            # A route's response= schema shadows res.json (microapi.validation);
-            # error handlers' bodies are never dumped through it.
-            # PERF: here, not in _reset_for_error: reading res.__dict__ costs
-            # every 404 about 0.2 µs (CPython builds the dict on demand).
-            res.__dict__.pop("json", None)
-            try:
-                value = handler(req, res, exc)
-                if inspect.isawaitable(value):
-                    value = self._loops.run(value)  # type: ignore[arg-type]
-                if value is not None and value is not res:
-                    res._send_returned(value, handler)
-            except Exception as error:
-                # Its traceback chains the original exception.
-                self._log_exception(req, error, f"error handler {describe(handler)} failed")
-                self._render_problem(req, res, error)
-                return
-            if res._sent is not None:
-                return  # handled: not an error worth a traceback
+        if handler is not None and self._run_error_handler(req, res, exc, handler):
+            return  # handled: not an error worth a traceback
         if unexpected:
             self._log_exception(req, exc, "unhandled exception")
         self._render_problem(req, res, exc)
 
+    def _run_error_handler(
+        self, req: Request, res: Res, exc: Exception, handler: ErrorHandler
+    ) -> bool:
+        # Whether the handler answered; if it raised, the answer is its error's.
+        code = exc.code if isinstance(exc, HTTPException) else None
+        # A status STATUS_LINES lacks (code = 999) would fail at emission.
+        res._reset_for_error(code if code in STATUS_LINES else 500)
+        # A route's response= schema shadows res.json (microapi.validation);
+        # error handlers' bodies are never dumped through it.
+        # PERF: here, not in _reset_for_error: reading res.__dict__ costs
+        # every 404 about 0.2 µs (CPython builds the dict on demand).
+        res.__dict__.pop("json", None)
+        try:
+            value = handler(req, res, exc)
+            if inspect.isawaitable(value):
+                value = self._loops.run(value)  # type: ignore[arg-type]
+            if value is not None and value is not res:
+                res._send_returned(value, handler)
+        except Exception as error:
+            # Its traceback chains the original exception.
+            self._log_exception(req, error, f"error handler {describe(handler)} failed")
+            self._render_problem(req, res, error)
+            return True
+        return res._sent is not None
+
     def _render_problem(self, req: Request, res: Res, exc: Exception) -> None:
         if isinstance(exc, HTTPException):
-            if isinstance(exc.response, WerkzeugResponse):
-                res._reset_for_error(exc.response.status_code)
-                res._use_response(exc.response)
+            response = exc.response
+            if response is None and exc.code is not None and 300 <= exc.code <= 399:
+                response = self._redirect_response(req, exc)
+            if isinstance(response, WerkzeugResponse):
+                res._reset_for_error(response.status_code)
+                res._use_response(response)
                 return
             http_error: HTTPException = exc
         else:
@@ -557,9 +588,18 @@ class Api(Scope):
         if status == 500 and self.debug and not isinstance(exc, HTTPException):
             problem["traceback"] = traceback.format_exception(exc)
         try:
+            if not 400 <= status <= 599:
+                raise ValueError(
+                    f"{type(exc).__name__} has status {status}: an error's status is "
+                    "from 400 to 599 (or a redirect's, from 300 to 399)"
+                ) from exc
+            # NOTE: werkzeug exceptions' headers (Allow from valid_methods,
+            # WWW-Authenticate...) are not checked where they are raised.
+            for name, value in headers:
+                header_value(name, value)
             body = dumps(problem)
         except (TypeError, ValueError) as error:
-            # An extension JSON cannot encode: a bug, answered as a plain 500.
+            # A bad status, header or extension: a bug, answered as a plain 500.
             self._log_exception(req, error, f"cannot render the {status} problem")
             status, problem, headers = to_problem(InternalServerError())
             body = dumps(problem)
@@ -569,6 +609,21 @@ class Api(Scope):
         res._body = body
         res._content_type = PROBLEM_CONTENT_TYPE
         res._sent = "error"
+
+    def _redirect_response(self, req: Request, exc: HTTPException) -> WerkzeugResponse | None:
+        # A 3xx werkzeug exception (RequestRedirect...) is a redirect, not a
+        # problem: werkzeug's own response, Location kept; None if unusable.
+        try:
+            response = exc.get_response(req.environ)
+            location = response.headers.get("Location")
+            if location is not None and not location.isascii():
+                response.headers["Location"] = iri_to_uri(location)
+            for name, value in response.headers.items():
+                header_value(name, value)
+        except (TypeError, ValueError) as error:
+            self._log_exception(req, error, f"cannot answer the {exc.code} redirect")
+            return None
+        return response
 
     def _log_exception(self, req: Request, exc: Exception, what: str) -> None:
         route = req.route.name if req.route is not None else None
@@ -596,6 +651,17 @@ def _prepare(route: Route) -> Target | None:
 
 def _is_static(route: Route) -> bool:
     return all("<" not in rule for rule in route.spec.rules)
+
+
+def _quote_query(query: str) -> str:
+    # The raw query of a redirected request, made fit for Location: bytes
+    # outside a URI query (controls, space, "#", raw non-ASCII...) are
+    # percent-quoted; valid ones and %-escapes stay as the client sent them.
+    try:
+        raw = query.encode("latin-1")
+    except UnicodeEncodeError:  # not a WSGI string; what the client meant
+        raw = query.encode(errors="surrogatepass")
+    return _BARE_PERCENT.sub("%25", quote(raw, safe=_QUERY_SAFE))
 
 
 def _loggable(path: str) -> str:

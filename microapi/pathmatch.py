@@ -165,7 +165,8 @@ def _prefix_regex(prefix: str) -> str:
     position = 0
     for placeholder in _PLACEHOLDER.finditer(prefix):
         out.append(re.escape(prefix[position : placeholder.start()]))
-        out.append(".+?" if placeholder[1] == "path" else _SEGMENT)
+        # NOTE: DOTALL, as the path converter: a value may hold a newline.
+        out.append("(?s:.+?)" if placeholder[1] == "path" else _SEGMENT)
         position = placeholder.end()
     out.append(re.escape(prefix[position:]))
     return "".join(out)

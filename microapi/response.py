@@ -459,7 +459,13 @@ class Res:
         else:
             out = [("Content-Length", length), ("Content-Type", content_type), *self._headers]
         start_response(STATUS_LINES[status], out)
-        return [] if method == "HEAD" else [body]
+        # NOTE: routing takes "head" for HEAD (req.method is uppercased), but
+        # servers frame the response by the method as sent: the body goes
+        # unless it is exactly HEAD, as werkzeug does, so that it always
+        # matches Content-Length.  PERF: the environ is read only for HEAD.
+        if method == "HEAD" and req.environ.get("REQUEST_METHOD") == "HEAD":
+            return []
+        return [body]
 
     def _emit_other(self, start_response: Callable[..., Any], etag: bool) -> Iterable[bytes]:
         # Files and returned Responses, streams, bodiless statuses, and
@@ -481,7 +487,7 @@ class Res:
             if content_type is not None:
                 headers = [("Content-Type", content_type), *headers]
             start_response(STATUS_LINES[status], headers)
-            if req.method == "HEAD":
+            if req.environ.get("REQUEST_METHOD") == "HEAD":  # exactly: see _emit
                 self._stream.close()
                 return []
             return self._stream
@@ -504,7 +510,7 @@ class Res:
                 return []
         out += headers
         start_response(STATUS_LINES[status], out)
-        return [] if req.method == "HEAD" else [body]
+        return [] if req.environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
     def _custom_headers(self, content_type: str | None) -> tuple[str | None, list[tuple[str, str]]]:
         # The handler set some of the headers emission computes: its
@@ -521,10 +527,27 @@ class Res:
     def _emit_werkzeug(
         self, response: WerkzeugResponse, start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
+        own = response.headers
         for name, value in self._headers:
-            if name.lower() == "set-cookie" or name not in response.headers:
-                response.headers.add(name, value)
+            lower = name.lower()
+            if lower == "set-cookie" or name not in own:
+                own.add(name, value)
+            elif lower == "vary":
+                # Both vary: the Response's own fields and those set on res
+                # (cors's Origin, the session's Cookie).
+                own["Vary"] = _merge_vary(own.getlist("Vary"), value)
         return response(self._req.environ, start_response)
+
+
+def _merge_vary(values: list[str], more: str) -> str:
+    """Join ``Vary`` *values* and *more*, each field name once."""
+    fields: dict[str, str] = {}
+    for value in (*values, more):
+        for field in value.split(","):
+            field = field.strip()
+            if field:
+                fields.setdefault(field.lower(), field)
+    return "*" if "*" in fields else ", ".join(fields.values())
 
 
 def _etag_matches(header: str, tag: str) -> bool:

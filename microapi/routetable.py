@@ -15,9 +15,11 @@ about a quarter of that.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -42,9 +44,40 @@ class AsciiIntegerConverter(IntegerConverter):
 
 
 class AsciiFloatConverter(FloatConverter):
-    """werkzeug's ``float`` converter, for ASCII digits only."""
+    """werkzeug's ``float`` converter, for ASCII digits only.
+
+    URLs are built in plain decimal notation, the only one it matches
+    (werkzeug writes ``str(value)``: ``1e+20``, which then 404s).
+    """
 
     regex = r"[0-9]+\.[0-9]+"
+
+    def to_url(self, value: Any) -> str:
+        """Write *value* as the converter matches it: ``1e20`` → ``100000000000000000000.0``.
+
+        :raises ValueError: for a value it could never match: infinite,
+            NaN, or negative (unless ``signed=True``).
+        """
+        number = float(value)
+        if not math.isfinite(number) or (number < 0 and not self.signed):
+            kind = "negative" if math.isfinite(number) else "not finite"
+            raise ValueError(f"float parameter {value!r} is {kind}: no URL matches it")
+        text = format(Decimal(repr(abs(number))), "f")
+        if "." not in text:
+            text += ".0"
+        if self.fixed_digits:
+            text = text.zfill(self.fixed_digits)
+        return f"-{text}" if number < 0 else text
+
+
+class DotAllPathConverter(PathConverter):
+    """werkzeug's ``path`` converter, newlines included.
+
+    NOTE: werkzeug's regex ``[^/].*?`` is compiled without ``DOTALL``, so
+    ``/f/a%0Ab`` would never match ``/f/<path:p>``.
+    """
+
+    regex = "[^/](?s:.*?)"
 
 
 class CatchAllConverter(PathConverter):
@@ -197,6 +230,7 @@ class RouteTable:
             converters={
                 "int": AsciiIntegerConverter,
                 "float": AsciiFloatConverter,
+                "path": DotAllPathConverter,
                 "catchall": CatchAllConverter,
             },
             redirect_defaults=False,

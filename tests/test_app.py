@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from typing import Any
 
@@ -521,3 +523,154 @@ def test_without_trusted_hosts_any_host_passes_and_odd_ones_read_as_empty() -> N
     assert _ask_host(api, "evil.com")[2] == b'{"host":"evil.com"}'
     assert _ask_host(api, "example.com\r\nX-Evil: 1")[2] == b'{"host":""}'
     assert _ask_host(api, "a" * 100_000)[0] == 200
+
+
+# -- the trailing-slash 308 keeps the query, quoted (review fixes) --------------------
+
+
+def _raw_get(api: Api, path: str, query: str) -> tuple[int, dict[str, str], bytes]:
+    env = create_environ(path)
+    env["PATH_INFO"], env["QUERY_STRING"] = path, query
+    app_iter, status, headers = run_wsgi_app(api, env, buffered=True)
+    return int(status[:3]), dict(headers), b"".join(app_iter)
+
+
+@pytest.mark.parametrize(
+    ("query", "quoted"),
+    [
+        ("a=1&b=x%20y", "a=1&b=x%20y"),  # valid queries and escapes stay as sent
+        ("q=a/b?c:d@e!$'()*+,;=~._-", "q=a/b?c:d@e!$'()*+,;=~._-"),
+        ("\n", "%0A"),
+        ("\x00", "%00"),
+        ("x\r\nSet-Cookie: a=b", "x%0D%0ASet-Cookie:%20a=b"),
+        ("a b#c", "a%20b%23c"),
+        ("caf\xc3\xa9=\xff", "caf%C3%A9=%FF"),  # raw bytes, as WSGI hands them over
+        ("p=100%&q=%zz&r=%4", "p=100%25&q=%25zz&r=%254"),  # a bare "%" is quoted
+        ('"<>\\^`{|}\x7f', "%22%3C%3E%5C%5E%60%7B%7C%7D%7F"),
+    ],
+)
+def test_the_trailing_slash_redirect_quotes_the_raw_query(query: str, quoted: str) -> None:
+    api = Api()
+
+    @api.route("/todos")
+    def todos(req: Request, res: Res) -> None:
+        res.json(req.args.to_dict(flat=False))
+
+    status, headers, _ = _raw_get(api, "/todos/", query)
+    assert (status, headers["Location"]) == (308, f"/todos?{quoted}")
+    # Followed, the quoted query reads as the original did.
+    location = headers["Location"]
+    again = TestClient(api).get(location)
+    if query.isascii() and "%" not in query and "#" not in query:
+        assert again.json == TestClient(api).get("/todos", query_string=query).json
+
+
+def test_the_trailing_slash_redirect_of_any_query_is_a_header_safe_308() -> None:
+    api = Api()
+
+    @api.route("/todos")
+    def todos(req: Request, res: Res) -> None:
+        res.end()
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.text(st.characters(max_codepoint=255), max_size=20))
+    def check(query: str) -> None:
+        status, headers, _ = _raw_get(api, "/todos/", query)
+        assert status == 308
+        location = headers["Location"]
+        assert location.isascii()
+        assert location.isprintable()
+        assert " " not in location
+        assert location == "/todos" + (f"?{location.split('?', 1)[1]}" if query else "")
+
+    check()
+
+
+# -- trusted_hosts comes first, with a fixed detail (review fixes) --------------------
+
+
+def test_mounted_apps_are_behind_trusted_hosts_too() -> None:
+    calls: list[str] = []
+    api = _hosts_api(calls)
+    api.mount("/legacy", _legacy)
+    status, headers, body = _ask_host(api, "evil.com", "/legacy/x")
+    assert status == 400, body
+    assert headers["Content-Type"] == "application/problem+json"
+    status, _, body = _ask_host(api, "example.com", "/legacy/x")
+    assert (status, body) == (200, b"/legacy|/x")
+    assert calls == []
+
+
+def test_the_untrusted_host_400_does_not_repeat_the_host() -> None:
+    api = _hosts_api([])
+    host = "evil-" + "x" * 8000 + ".com"
+    status, headers, body = _ask_host(api, host)
+    assert status == 400
+    problem = json.loads(body)
+    assert problem == {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "the Host header is not trusted",
+    }
+    assert int(headers["Content-Length"]) == len(body) < 200
+
+
+# -- a session that cannot be saved (review fixes) ------------------------------------
+
+
+def _session_api() -> Api:
+    api = Api(secret_key="k")
+
+    @api.route("/x", methods=["POST"])
+    def x(req: Request, res: Res) -> dict[str, Any]:
+        req.session["big"] = os.urandom(3000).hex()  # random: no compression
+        return {"ok": True}
+
+    return api
+
+
+def test_a_session_save_failure_is_logged_as_such_and_answered_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = _session_api()
+    with caplog.at_level(logging.ERROR, logger="microapi.error"):
+        response = TestClient(api).post("/x")
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert response.json["title"] == "Internal Server Error"
+    assert "cannot save" not in response.get_data(as_text=True)  # no internal details
+    (record,) = [r for r in caplog.records if r.name == "microapi.error"]
+    message = record.getMessage()
+    assert message.startswith("cannot save the session in POST /x (route x) [request_id=")
+    assert "unhandled" not in message
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], RuntimeError)
+    assert len(getattr(record, "request_id", "")) == 32
+
+
+def test_a_session_save_failure_goes_to_the_500_handler_not_class_handlers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = _session_api()
+    seen: list[str] = []
+
+    @api.errorhandler(RuntimeError)
+    def runtime(req: Request, res: Res, exc: Exception) -> dict[str, Any]:
+        seen.append("class handler")
+        return {"handled": "runtime"}
+
+    @api.errorhandler(500)
+    def server_error(req: Request, res: Res, exc: Exception) -> tuple[dict[str, Any], int]:
+        seen.append(f"500: {type(exc).__name__}")
+        req.session["more"] = "ignored"  # not saved: saving just failed
+        return {"handled": 500}, 500
+
+    with caplog.at_level(logging.ERROR, logger="microapi.error"):
+        response = TestClient(api).post("/x")
+    assert (response.status_code, response.json) == (500, {"handled": 500})
+    assert "Set-Cookie" not in response.headers
+    assert seen == ["500: RuntimeError"]
+    (record,) = [r for r in caplog.records if r.name == "microapi.error"]
+    assert record.getMessage().startswith("cannot save the session in POST /x")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 from typing import Any
@@ -560,7 +561,6 @@ ATTRIBUTES = [
     "host_url",
     "root_url",
     "is_secure",
-    "cookies",
     "mimetype",
     "mimetype_params",
     "content_type",
@@ -588,6 +588,7 @@ def test_attributes_agree_with_werkzeug(environ: dict[str, Any]) -> None:
     for name in ATTRIBUTES:
         assert outcome(ours, name) == outcome(theirs, name), name
     assert list(ours.headers.items()) == list(theirs.headers.items())
+    assert outcome(ours, "cookies") == outcome(theirs, "cookies")
     raw_query = environ.get("QUERY_STRING", "").encode("latin-1")
     for name in ("args", "full_path"):
         try:
@@ -940,3 +941,37 @@ def test_a_request_subclass_with_its_own_init_gets_it_called() -> None:
 
     assert TestClient(api).get("/t").json == {"tracked": True}
     assert calls == [(False, False)]
+
+
+# -- req.cookies: werkzeug's, never a 500 ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["a=\xff\xfe; b=2", "\xc3=1; caf\xc3\xa9=\xc3\xa9", "session=\x80abc"],
+)
+def test_cookies_that_are_not_utf8_are_werkzeugs_not_a_500(
+    header: str, api: Api, client: TestClient
+) -> None:
+    # werkzeug's Request.cookies leaves the bytes as WSGI gives them (latin-1);
+    # its parse_cookie(environ) would raise on them.
+    cookies = list(WerkzeugRequest({"HTTP_COOKIE": header}).cookies.items(multi=True))
+    assert list(Request({"HTTP_COOKIE": header}).cookies.items(multi=True)) == cookies
+
+    @api.route("/c")
+    def read(req: Request, res: Res) -> None:
+        res.json(list(req.cookies.items(multi=True)))
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/c",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "HTTP_COOKIE": header,
+    }
+    started: list[str] = []
+    body = b"".join(api(environ, lambda status, headers: started.append(status)))
+    assert started == ["200 OK"]
+    assert [tuple(pair) for pair in json.loads(body)] == cookies

@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import decimal
 import gc
+import io
 import uuid
 from pathlib import Path
 from typing import Any
@@ -667,3 +668,110 @@ def test_a_stream_is_closed_when_middleware_fails_after_it(api: Api, client: Tes
     assert response.status_code == 409
     assert response.json["detail"] == "changed my mind"
     assert closed == [True]
+
+
+# -- framing by the method as sent; Vary merged (review fixes) --------------------------
+
+
+def _head_api(tmp_path: Path) -> Api:
+    api = Api()
+    (tmp_path / "f.txt").write_bytes(b"file body")
+
+    @api.route("/json")
+    def as_json(req: Request, res: Res) -> None:
+        res.json({"a": 1})
+
+    @api.route("/typed")
+    def typed(req: Request, res: Res) -> None:
+        res.set_header("Content-Type", "text/html; charset=utf-8").send("<p>hi</p>")
+
+    @api.route("/stream")
+    def streamed(req: Request, res: Res) -> None:
+        res.stream([b"a", "b"], content_type="text/plain")
+
+    @api.route("/file")
+    def a_file(req: Request, res: Res) -> None:
+        res.file("f.txt", root=tmp_path)
+
+    @api.route("/returned")
+    def returned(req: Request, res: Res) -> WerkzeugResponse:
+        return WerkzeugResponse("werkzeug body")
+
+    @api.route("/boom")
+    def boom(req: Request, res: Res) -> None:
+        raise HTTPError(409, "conflict")
+
+    return api
+
+
+def _call(api: Api, method: str, path: str) -> tuple[str, dict[str, str], bytes]:
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(),
+    }
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    iterable = api(environ, lambda status, headers: started.append((status, headers)))
+    body = b"".join(iterable)
+    getattr(iterable, "close", lambda: None)()
+    (status, headers), *_ = started
+    return status, dict(headers), body
+
+
+@pytest.mark.parametrize(
+    "path", ["/json", "/typed", "/stream", "/file", "/returned", "/boom", "/missing"]
+)
+@pytest.mark.parametrize("method", ["head", "Head", "hEAD"])
+def test_a_head_not_spelled_head_gets_the_body_its_length_announces(
+    tmp_path: Path, path: str, method: str
+) -> None:
+    # Routed as HEAD (werkzeug uppercases the method), but servers frame the
+    # answer by the method as sent: like werkzeug, only "HEAD" drops the body.
+    api = _head_api(tmp_path)
+    got = _call(api, "GET", path)
+    status, headers, body = _call(api, method, path)
+    assert status == got[0]
+    assert body == got[2] != b""
+    if "Content-Length" in headers:
+        assert int(headers["Content-Length"]) == len(body)
+    status, headers, body = _call(api, "HEAD", path)
+    assert (status, body) == (got[0], b"")
+    assert headers.get("Content-Length") == got[1].get("Content-Length")
+
+
+@pytest.mark.parametrize(
+    ("own", "set_on_res", "vary"),
+    [
+        ("Accept-Encoding", ["Origin"], "Accept-Encoding, Origin"),
+        ("Accept-Encoding, origin", ["Origin", "Cookie"], "Accept-Encoding, origin, Cookie"),
+        ("*", ["Origin"], "*"),
+        ("Accept", ["*"], "*"),
+    ],
+)
+def test_vary_set_on_res_merges_with_a_returned_responses_vary(
+    own: str, set_on_res: list[str], vary: str
+) -> None:
+    api = Api()
+
+    @api.middleware
+    def varies(req: Request, res: Res, next: Any) -> None:
+        for field in set_on_res:
+            res.append_header("Vary", field)
+        res.set_header("X-Tag", "mw")
+        next()
+
+    @api.route("/r")
+    def returned(req: Request, res: Res) -> WerkzeugResponse:
+        response = WerkzeugResponse("ok", headers={"Vary": own, "X-Tag": "own"})
+        response.set_cookie("a", "1")
+        res.cookie("b", "2")
+        return response
+
+    response = TestClient(api).get("/r")
+    assert response.headers.getlist("Vary") == [vary]
+    assert response.headers["X-Tag"] == "own"  # other headers: the Response's own wins
+    assert len(response.headers.getlist("Set-Cookie")) == 2

@@ -70,7 +70,7 @@ SAMPLES = {
     "": ["a", "q", "é", "1", "", "a.b"],
     "int": ["0", "7", "42", "007", "\u0663", "-1", "1.5"],
     "float": ["0.25", "1.5", "1", "\u0663.5", "1.\u0663"],
-    "path": ["a", "a/b", "a//b", "a/", "/a", ""],
+    "path": ["a", "a/b", "a//b", "a/", "/a", "", "a\nb", "\n/b"],
     "catchall": ["a", "a/b", "a//b", "a/", "/a", ""],
     "any(a,b)": ["a", "b", "ab", ""],
     "int(max=9)": ["3", "42", "\u0663"],
@@ -82,11 +82,11 @@ PARAM = re.compile(r"<(?:(\w+(?:\(.*?\))?):)?(\w+)>")
 VALUES: dict[str, st.SearchStrategy[Any]] = {
     "": st.sampled_from(["a", "q", "x y", "é", "1"]),
     "int": st.integers(min_value=0, max_value=999),
-    "float": st.sampled_from([0.5, 1.25, 10.0]),
+    "float": st.sampled_from([0.5, 1.25, 10.0, 1e20, 1e-07]),
     "any(a,b)": st.sampled_from(["a", "b"]),
     "int(max=9)": st.integers(min_value=0, max_value=9),
     "float(max=1.0)": st.sampled_from([0.5, 0.25]),
-    "path": st.sampled_from(["a", "a/b", "x y/z"]),
+    "path": st.sampled_from(["a", "a/b", "x y/z", "a\nb/\n"]),
 }
 BOUNDED = settings(
     max_examples=200,
@@ -515,3 +515,19 @@ def test_table_agrees_with_werkzeug_on_any_text(
 ) -> None:
     # The same oracle as above, for paths made of any text.
     test_table_agrees_with_werkzeug.hypothesis.inner_test(specs, requests, data)  # type: ignore[attr-defined]
+
+
+def test_the_path_converter_matches_newlines_as_werkzeug_would_with_dotall() -> None:
+    # werkzeug's own regex, "[^/].*?", has no DOTALL: "/f/a%0Ab" would 404.
+    table, oracle, _ = build([("/f/<path:p>", {"GET"}), ("/g/<path:p>/x", {"GET"})])
+    for path, name, value in [
+        ("/f/a\nb", "r0", "a\nb"),
+        ("/f/\n", "r0", "\n"),
+        ("/f/a/\n/b", "r0", "a/\n/b"),
+        ("/g/\n\n/x", "r1", "\n\n"),
+    ]:
+        found = table.match(path, "GET")
+        assert not isinstance(found, Miss), path
+        assert (found[0].route.name, found[1]) == (name, {"p": value})
+        assert werkzeug_answer(oracle, path, "GET") == (name, {"p": value})
+    assert table.match("/f/", "GET") == Miss()  # a path parameter is never empty

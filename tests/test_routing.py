@@ -652,26 +652,20 @@ def budget(examples: int) -> Any:
     return settings(max_examples=examples * settings().max_examples // 100)
 
 
-# Route text: anything but the path syntax's own characters (and NUL, which
-# the route table's code generator cannot take yet: reported).
+# Route text: anything but the path syntax's own characters.
 static_text = st.text(
-    st.characters(blacklist_categories=["Cs"], blacklist_characters="/<>[]\x00"),
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="/<>[]"),
     min_size=1,
     max_size=6,
 )
 segment_values = st.text(
     st.characters(blacklist_categories=["Cs"], blacklist_characters="/"), min_size=1, max_size=6
 )
-# NOTE: werkzeug's path converter ("[^/].*?", no DOTALL) never matches a
-# newline (reported), so <path:> values have none.
 path_values = st.text(
-    st.characters(blacklist_categories=["Cs"], blacklist_characters="/\n"), min_size=1, max_size=6
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="/"), min_size=1, max_size=6
 )
-# NOTE: url_for writes floats with str(): 1e+20 and 1e-07 build URLs the
-# float converter does not match (reported), so floats stay in plain notation.
-plain_floats = st.floats(min_value=0, max_value=1e15, allow_nan=False).filter(
-    lambda value: "e" not in repr(value)
-)
+# Any float a URL can hold: 1e+20 and 5e-324 too (written in plain notation).
+plain_floats = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
 
 
 @st.composite
@@ -899,3 +893,101 @@ def test_no_path_is_a_server_error(path: str, method: str) -> None:
     if status >= 400:
         assert headers["Content-Type"] == "application/problem+json"
         assert method == "HEAD" or json.loads(body)["status"] == status
+
+
+# -- review fixes: NUL in routes, floats in plain notation, newlines in <path:> ----------
+
+
+def test_a_static_segment_may_hold_a_nul() -> None:
+    api = Api()
+    api.add_route("/a\x00b/<int:n>", echo, name="nul")
+    api.add_route("/<p>/<int:n>", echo, name="other", methods=["POST"])
+    client = TestClient(api)
+    assert client.get("/a%00b/7").json == {"route": "nul", "params": {"n": 7}}
+    assert api.url_for("nul", n=7) == "/a%00b/7"
+    assert client.get("/a%00c/7").status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("value", "url", "back"),
+    [
+        (1e20, "/fl/100000000000000000000.0", 1e20),
+        (1e-07, "/fl/0.0000001", 1e-07),
+        (2.5e-05, "/fl/0.000025", 2.5e-05),
+        (0.5, "/fl/0.5", 0.5),
+        (3, "/fl/3.0", 3.0),
+        (-0.0, "/fl/0.0", 0.0),
+        (5e-324, "/fl/0." + "0" * 323 + "5", 5e-324),
+        (
+            1.7976931348623157e308,
+            "/fl/17976931348623157" + "0" * 292 + ".0",
+            1.7976931348623157e308,
+        ),
+    ],
+)
+def test_url_for_writes_floats_in_the_notation_the_route_matches(
+    value: float, url: str, back: float
+) -> None:
+    api = Api()
+    api.add_route("/fl/<float:x>", echo, name="fl")
+    assert api.url_for("fl", x=value) == url
+    assert TestClient(api).get(url).json == {"route": "fl", "params": {"x": back}}
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (-1.5, "-1.5 is negative"),
+        (float("inf"), "inf is not finite"),
+        (float("-inf"), "-inf is not finite"),
+        (float("nan"), "nan is not finite"),
+    ],
+)
+def test_url_for_refuses_floats_no_url_matches(value: float, why: str) -> None:
+    api = Api()
+    api.add_route("/fl/<float:x>", echo, name="fl")
+    with pytest.raises(ValueError, match=f"float parameter {re.escape(why)}"):
+        api.url_for("fl", x=value)
+
+
+def test_a_signed_float_route_builds_negative_values() -> None:
+    api = Api()
+    api.add_route("/s/<float(signed=True):x>", echo, name="s")
+    url = api.url_for("s", x=-1e-07)
+    assert url == "/s/-0.0000001"
+    assert TestClient(api).get(url).json == {"route": "s", "params": {"x": -1e-07}}
+    with pytest.raises(ValueError, match="not finite"):
+        api.url_for("s", x=float("-inf"))
+
+
+@pytest.mark.parametrize("value", ["a\nb", "\n", "a/\n/b", "x\r\n", "\n\n/c"])
+def test_a_path_parameter_may_hold_newlines(value: str) -> None:
+    api = Api()
+    api.add_route("/f/<path:p>", echo, name="f")
+    api.add_route("/g/<path:p>/edit", echo, name="g")
+    client = TestClient(api)
+    url = api.url_for("f", p=value)
+    assert client.get(url).json == {"route": "f", "params": {"p": value}}
+    assert client.get(api.url_for("g", p=value)).json == {"route": "g", "params": {"p": value}}
+
+
+def test_a_router_middleware_under_a_path_prefix_sees_values_with_newlines() -> None:
+    # Once <path:> matches newlines, the router's match= regex must too, or
+    # "/files/a%0Ab/secret" would reach the route without its guard.
+    api = Api()
+    router = Router(prefix="/files/<path:p>")
+
+    @router.middleware(match="/secret")
+    def guard(req: Request, res: Res, next: Any) -> None:
+        res.status(401).json({"error": "guarded"})
+
+    router.add_route("/secret", echo, name="secret")
+    api.include(router)
+    client = TestClient(api)
+    for path in [
+        "/files/a/secret",
+        "/files/a%0Ab/secret",
+        "/files/%0A/secret",
+        "/files/a/%0A/secret",
+    ]:
+        assert client.get(path).json == {"error": "guarded"}, path
