@@ -171,3 +171,41 @@ def redis_server(directory: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+def raw_call(app: Any, method: str, path: str) -> tuple[str, dict[str, str], bytes]:
+    """Call WSGI *app* with a raw *method* and *path* (latin-1, as servers give them).
+
+    Returns the status line, the headers and the whole body (the iterable
+    closed); fails unless ``start_response`` was called exactly once.
+    """
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(),
+    }
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    iterable = app(environ, lambda status, headers: started.append((status, headers)))
+    body = b"".join(iterable)
+    getattr(iterable, "close", lambda: None)()
+    assert len(started) == 1, started
+    status, headers = started[0]
+    return status, dict(headers), body
+
+
+def multipart(parts: list[tuple[str, bytes, str | None]], boundary: str = "bnd") -> bytes:
+    """Encode ``(name, value, filename or None)`` parts as multipart/form-data."""
+    out = b""
+    for name, value, filename in parts:
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        out += value + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode()

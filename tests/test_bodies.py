@@ -24,7 +24,7 @@ from werkzeug.wrappers import Request as WerkzeugRequest
 from microapi import Api, Request, Res
 from microapi.bodies import parse_query
 from microapi.testing import TestClient, TestResponse
-from tests.helpers import Unreadable, assert_problem
+from tests.helpers import Unreadable, assert_problem, multipart
 
 MIB = 1024 * 1024
 
@@ -88,18 +88,6 @@ def chunked(
     if terminated:
         environ["wsgi.input_terminated"] = True
     return client.post(path, environ_overrides=environ)
-
-
-def multipart(parts: list[tuple[str, bytes, str | None]], boundary: str = "bnd") -> bytes:
-    """Encode ``(name, value, filename or None)`` parts as multipart/form-data."""
-    out = b""
-    for name, value, filename in parts:
-        disposition = f'form-data; name="{name}"'
-        if filename is not None:
-            disposition += f'; filename="{filename}"'
-        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
-        out += value + b"\r\n"
-    return out + f"--{boundary}--\r\n".encode()
 
 
 MULTIPART = "multipart/form-data; boundary=bnd"

@@ -41,6 +41,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 import microapi
 from microapi import Api, HTTPError, Request, Res, Router
 from microapi.errors import PROBLEM_CONTENT_TYPE
+from tests.helpers import multipart
 
 SECRET = "fuzz-secret-key-0123456789abcdef"
 # A route limit that some generated bodies exceed.
@@ -364,18 +365,6 @@ multipart_parts = st.lists(
     ),
     max_size=3,
 )
-
-
-def multipart(parts: list[tuple[str, bytes, str | None]], boundary: str) -> bytes:
-    """Encode ``(name, value, filename or None)`` parts as multipart/form-data."""
-    out = b""
-    for name, value, filename in parts:
-        disposition = f'form-data; name="{name}"'
-        if filename is not None:
-            disposition += f'; filename="{filename}"'
-        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
-        out += value + b"\r\n"
-    return out + f"--{boundary}--\r\n".encode()
 
 
 @st.composite

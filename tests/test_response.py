@@ -6,7 +6,6 @@ import dataclasses
 import datetime
 import decimal
 import gc
-import io
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from microapi import Api, HTTPError, Request, Res
 from microapi.testing import TestClient
+from tests.helpers import raw_call
 
 
 def test_status_json_chain(api: Api, client: TestClient) -> None:
@@ -704,24 +704,6 @@ def _head_api(tmp_path: Path) -> Api:
     return api
 
 
-def _call(api: Api, method: str, path: str) -> tuple[str, dict[str, str], bytes]:
-    environ = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": io.StringIO(),
-    }
-    started: list[tuple[str, list[tuple[str, str]]]] = []
-    iterable = api(environ, lambda status, headers: started.append((status, headers)))
-    body = b"".join(iterable)
-    getattr(iterable, "close", lambda: None)()
-    (status, headers), *_ = started
-    return status, dict(headers), body
-
-
 @pytest.mark.parametrize(
     "path", ["/json", "/typed", "/stream", "/file", "/returned", "/boom", "/missing"]
 )
@@ -732,13 +714,13 @@ def test_a_head_not_spelled_head_gets_the_body_its_length_announces(
     # Routed as HEAD (werkzeug uppercases the method), but servers frame the
     # answer by the method as sent: like werkzeug, only "HEAD" drops the body.
     api = _head_api(tmp_path)
-    got = _call(api, "GET", path)
-    status, headers, body = _call(api, method, path)
+    got = raw_call(api, "GET", path)
+    status, headers, body = raw_call(api, method, path)
     assert status == got[0]
     assert body == got[2] != b""
     if "Content-Length" in headers:
         assert int(headers["Content-Length"]) == len(body)
-    status, headers, body = _call(api, "HEAD", path)
+    status, headers, body = raw_call(api, "HEAD", path)
     assert (status, body) == (got[0], b"")
     assert headers.get("Content-Length") == got[1].get("Content-Length")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import re
@@ -16,7 +15,7 @@ from werkzeug.routing import BuildError
 from microapi import Api, Request, Res, Router
 from microapi.routing import PathSpec, compile_path
 from microapi.testing import TestClient
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, raw_call
 
 
 def echo(req: Request, res: Res) -> None:
@@ -727,22 +726,8 @@ def test_url_for_reaches_any_route_with_any_values(
 
 def call(api: Api, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
     """Call *api* with a raw WSGI *path* (latin-1, as servers give it)."""
-    environ = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": io.StringIO(),
-    }
-    started: list[tuple[str, list[tuple[str, str]]]] = []
-    body = b"".join(api(environ, lambda status, headers: started.append((status, headers))))
-    assert len(started) == 1
-    status, headers = started[0]
-    return int(status[:3]), dict(headers), body
+    status, headers, body = raw_call(api, method, path)
+    return int(status[:3]), headers, body
 
 
 # Routes competing for what follows "/p/": (kind, path).
