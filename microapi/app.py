@@ -2,27 +2,23 @@
 
 The whole request flow is here, in three hops: :meth:`Api.__call__` →
 :meth:`Api.wsgi_app` (route, run the chain, emit) → :meth:`Api._handle_error`
-when something raised.
+when something raised (from :mod:`microapi.handling`).
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 import logging
 import os
 import re
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 from urllib.parse import quote
 
 from werkzeug.exceptions import (
-    HTTPException,
-    InternalServerError,
     MethodNotAllowed,
     NotFound,
     SecurityError,
@@ -31,25 +27,21 @@ from werkzeug.exceptions import (
     NotImplemented as MethodNotImplemented,
 )
 from werkzeug.routing import MapAdapter
-from werkzeug.urls import iri_to_uri
-from werkzeug.wrappers import Response as WerkzeugResponse
 from werkzeug.wsgi import ClosingIterator
 
 from .chain import EventLoops, Layer, check_shape, compose
 from .errors import PROBLEM_CONTENT_TYPE, HTTPError, to_problem
+from .handling import ErrorHandling, _loggable
 from .jsonutil import dumps
 from .request import DEFAULT_BODY_LIMIT, Request, decode_wsgi
-from .response import HTTP_TOKEN, STATUS_LINES, Res, header_value
+from .response import HTTP_TOKEN, Res
 from .routetable import NOT_FOUND, Miss, RouteTable
-from .routing import MiddlewareSpec, Route, Scope, describe
+from .routing import MiddlewareSpec, Route, Scope
 from .security import Keys, Tokens
 from .types import ErrorHandler, Target, WSGIApp
 
 __all__ = ["Api"]
 
-E = TypeVar("E", bound=ErrorHandler)
-
-error_log = logging.getLogger("microapi.error")
 request_log = logging.getLogger("microapi.request")
 
 _REQUEST_INIT = Request.__init__
@@ -68,7 +60,7 @@ _BARE_PERCENT = re.compile("%(?![0-9A-Fa-f]{2})")
 _UNTRUSTED_HOST = HTTPError(400, "the Host header is not trusted")
 
 
-class Api(Scope):
+class Api(Scope, ErrorHandling):
     """A JSON API: routes, middleware and error handlers, as a WSGI app.
 
     ::
@@ -197,31 +189,6 @@ class Api(Scope):
         except TypeError:
             self._middleware.pop()
             raise
-
-    def errorhandler(self, key: type[BaseException] | int) -> Callable[[E], E]:
-        """Register ``handler(req, res, exc)`` for an exception type or status.
-
-        Handlers are found by status first (for HTTP errors), then by the
-        exception's MRO; a handler for ``500`` also receives unhandled
-        exceptions.  A handler that sends nothing leaves the default
-        problem+json response.
-        """
-
-        def decorator(handler: E) -> E:
-            self.add_error_handler(key, handler)
-            return handler
-
-        return decorator
-
-    def add_error_handler(self, key: type[BaseException] | int, handler: ErrorHandler) -> None:
-        """Register *handler* for *key*; see :meth:`errorhandler`."""
-        self._check_open()
-        if isinstance(key, int):
-            if not 400 <= key <= 599:
-                raise ValueError(f"error handlers take a status from 400 to 599, not {key}")
-        elif not (isinstance(key, type) and issubclass(key, BaseException)):
-            raise TypeError(f"errorhandler takes an exception class or a status, not {key!r}")
-        self._error_handlers[key] = handler
 
     def mount(self, prefix: str, app: WSGIApp) -> None:
         """Serve another WSGI *app* under *prefix* (``SCRIPT_NAME`` adjusted).
@@ -517,127 +484,6 @@ class Api(Scope):
         else:
             raise NotFound()
 
-    # -- errors -------------------------------------------------------------------
-
-    def _find_error_handler(self, exc: Exception) -> ErrorHandler | None:
-        # Status first (HTTP errors), then the MRO; a 500 handler also takes
-        # exceptions nothing else handles.
-        handlers = self._error_handlers
-        if not handlers:
-            return None
-        code = exc.code if isinstance(exc, HTTPException) else None
-        if code is not None and code in handlers:
-            return handlers[code]
-        for cls in type(exc).__mro__:
-            if cls in handlers:
-                return handlers[cls]
-        return handlers.get(500) if code is None else None
-
-    def _handle_error(self, req: Request, res: Res, exc: Exception) -> None:
-        handler = self._find_error_handler(exc)
-        unexpected = not isinstance(exc, HTTPException)
-        if unexpected and handler is self._error_handlers.get(500):
-            # The catch-all 500 handler shapes the answer; the bug still
-            # deserves its traceback in the log.
-            self._log_exception(req, exc, "unhandled exception")
-            unexpected = False
-        if handler is not None and self._run_error_handler(req, res, exc, handler):
-            return  # handled: not an error worth a traceback
-        if unexpected:
-            self._log_exception(req, exc, "unhandled exception")
-        self._render_problem(req, res, exc)
-
-    def _run_error_handler(
-        self, req: Request, res: Res, exc: Exception, handler: ErrorHandler
-    ) -> bool:
-        # Whether the handler answered; if it raised, the answer is its error's.
-        code = exc.code if isinstance(exc, HTTPException) else None
-        # A status STATUS_LINES lacks (code = 999) would fail at emission.
-        res._reset_for_error(code if code in STATUS_LINES else 500)
-        # A route's response= schema shadows res.json (microapi.validation);
-        # error handlers' bodies are never dumped through it.
-        # PERF: here, not in _reset_for_error: reading res.__dict__ costs
-        # every 404 about 0.2 µs (CPython builds the dict on demand).
-        res.__dict__.pop("json", None)
-        try:
-            value = handler(req, res, exc)
-            if inspect.isawaitable(value):
-                value = self._loops.run(value)  # type: ignore[arg-type]
-            if value is not None and value is not res:
-                res._send_returned(value, handler)
-        except Exception as error:
-            # Its traceback chains the original exception.
-            self._log_exception(req, error, f"error handler {describe(handler)} failed")
-            self._render_problem(req, res, error)
-            return True
-        return res._sent is not None
-
-    def _render_problem(self, req: Request, res: Res, exc: Exception) -> None:
-        if isinstance(exc, HTTPException):
-            response = exc.response
-            if response is None and exc.code is not None and 300 <= exc.code <= 399:
-                response = self._redirect_response(req, exc)
-            if isinstance(response, WerkzeugResponse):
-                res._reset_for_error(response.status_code)
-                res._use_response(response)
-                return
-            http_error: HTTPException = exc
-        else:
-            http_error = InternalServerError()
-        status, problem, headers = to_problem(http_error)
-        if status == 500 and self.debug and not isinstance(exc, HTTPException):
-            problem["traceback"] = traceback.format_exception(exc)
-        try:
-            if not 400 <= status <= 599:
-                raise ValueError(
-                    f"{type(exc).__name__} has status {status}: an error's status is "
-                    "from 400 to 599 (or a redirect's, from 300 to 399)"
-                ) from exc
-            # NOTE: werkzeug exceptions' headers (Allow from valid_methods,
-            # WWW-Authenticate...) are not checked where they are raised.
-            for name, value in headers:
-                header_value(name, value)
-            body = dumps(problem)
-        except (TypeError, ValueError) as error:
-            # A bad status, header or extension: a bug, answered as a plain 500.
-            self._log_exception(req, error, f"cannot render the {status} problem")
-            status, problem, headers = to_problem(InternalServerError())
-            body = dumps(problem)
-        res._reset_for_error(status)
-        for name, value in headers:
-            res.set_header(name, value)
-        res._body = body
-        res._content_type = PROBLEM_CONTENT_TYPE
-        res._sent = "error"
-
-    def _redirect_response(self, req: Request, exc: HTTPException) -> WerkzeugResponse | None:
-        # A 3xx werkzeug exception (RequestRedirect...) is a redirect, not a
-        # problem: werkzeug's own response, Location kept; None if unusable.
-        try:
-            response = exc.get_response(req.environ)
-            location = response.headers.get("Location")
-            if location is not None and not location.isascii():
-                response.headers["Location"] = iri_to_uri(location)
-            for name, value in response.headers.items():
-                header_value(name, value)
-        except (TypeError, ValueError) as error:
-            self._log_exception(req, error, f"cannot answer the {exc.code} redirect")
-            return None
-        return response
-
-    def _log_exception(self, req: Request, exc: Exception, what: str) -> None:
-        route = req.route.name if req.route is not None else None
-        error_log.error(
-            "%s in %s %s (route %s) [request_id=%s]",
-            what,
-            req.method,
-            _loggable(req.path),
-            route,
-            req.id,
-            exc_info=exc,
-            extra={"request_id": req.id},
-        )
-
 
 def _prepare(route: Route) -> Target | None:
     # The route's validation step, or None: routes without schemas and
@@ -662,9 +508,3 @@ def _quote_query(query: str) -> str:
     except UnicodeEncodeError:  # not a WSGI string; what the client meant
         raw = query.encode(errors="surrogatepass")
     return _BARE_PERCENT.sub("%25", quote(raw, safe=_QUERY_SAFE))
-
-
-def _loggable(path: str) -> str:
-    # Paths are percent-decoded: quote them again so that a "%0A" cannot
-    # forge a log line.
-    return quote(path, safe="/:@!$&'()*+,;=")
