@@ -290,7 +290,13 @@ class Database:
             try:
                 # The busy timeout first: switching to WAL may wait for a lock.
                 cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-                cursor.execute("PRAGMA journal_mode = WAL")
+                # NOTE: WAL is a property of the file, kept once set; setting
+                # it again on every new connection can fail at once with
+                # "database is locked" (without waiting the busy timeout)
+                # while other workers' connections are busy, so only the
+                # first connection to a new file switches it.
+                if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    cursor.execute("PRAGMA journal_mode = WAL")
             finally:
                 cursor.close()
 
