@@ -19,9 +19,8 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from itsdangerous import BadData
-from werkzeug.datastructures import CallbackDict, MultiDict
+from werkzeug.datastructures import CallbackDict
 from werkzeug.http import dump_cookie
-from werkzeug.sansio.http import parse_cookie
 
 from .security import SESSION_SALT
 
@@ -52,32 +51,18 @@ class Session(CallbackDict[str, Any]):
         self.modified = False
 
 
-# The last header parsed and its cookies: the session, the CSRF check and
-# the CSRF cookie each look at the same header, so it is parsed once.
-# NOTE: one tuple, replaced whole, so threads never see half an update.
-_last_parsed: tuple[str, MultiDict[str, str]] = ("", MultiDict())
+def cookie_values(req: Request, name: str) -> list[str]:
+    """Every value of cookie *name* the request carries, in order (``req.cookies``).
 
-
-def cookie_values(header: str | None, name: str) -> list[str]:
-    """Every value of cookie *name* in a ``Cookie`` *header*, in order.
-
-    Parsed as werkzeug parses ``req.cookies``, except that bytes which are
-    not UTF-8 are replaced instead of raising.
+    Every value, not the first: a second cookie of that name (set by a
+    sibling subdomain, say) must not shadow the genuine one.
     """
-    global _last_parsed
-    # PERF: most requests carry no such cookie; a substring test rules it out.
+    header = req.environ.get("HTTP_COOKIE")
+    # PERF: most requests carry no such cookie; a substring test rules it
+    # out without parsing (req.cookies parses once per request otherwise).
     if not header or name not in header:
         return []
-    last_header, cookies = _last_parsed
-    if header is not last_header and header != last_header:
-        text = header
-        if not text.isascii():
-            # NOTE: werkzeug's parse_cookie(environ) raises UnicodeDecodeError
-            # (a 500) on a header that is not UTF-8.
-            text = text.encode("latin-1", "replace").decode(errors="replace")
-        cookies = parse_cookie(text)
-        _last_parsed = (header, cookies)
-    return cookies.getlist(name)
+    return req.cookies.getlist(name)
 
 
 def load_session(req: Request) -> Session:
@@ -87,7 +72,7 @@ def load_session(req: Request) -> Session:
         raise RuntimeError("req.session needs a request dispatched by an Api")
     # First, so that an app without a key fails on every read, cookie or not.
     signer = api.keys.timed_serializer(SESSION_SALT, "req.session")
-    for value in cookie_values(req.environ.get("HTTP_COOKIE"), api.session_cookie):
+    for value in cookie_values(req, api.session_cookie):
         try:
             data = signer.loads(value, max_age=api.session_max_age)
         except (BadData, UnicodeError, ValueError, TypeError):
@@ -114,7 +99,7 @@ def save_session(req: Request, res: Res, session: MutableMapping[str, Any]) -> N
         return
     name = api.session_cookie
     if not session:
-        if cookie_values(req.environ.get("HTTP_COOKIE"), name):
+        if cookie_values(req, name):
             res.clear_cookie(name)
         return
     try:

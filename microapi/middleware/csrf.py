@@ -164,7 +164,7 @@ def csrf(
             return wrong
         return None
 
-    def keep_cookie(req: Request, res: Res, header: str | None) -> None:
+    def keep_cookie(req: Request, res: Res) -> None:
         # Set the readable cookie to this session's token, unless the
         # client already has it; the dispatcher saves the session after.
         session = req.session
@@ -176,22 +176,21 @@ def csrf(
         # NOTE: computed again rather than req.csrf_token, which may be
         # stale if the handler changed the secret (a new one at login).
         token = req.__dict__["csrf_token"] = csrf_token_for(api.keys, secret)
-        if cookie_values(header, cookie_name)[:1] != [token]:
+        if cookie_values(req, cookie_name)[:1] != [token]:
             res.cookie(cookie_name, token, max_age=api.session_max_age, httponly=False)
 
     def middleware(req: Request, res: Res, next: Next) -> Any:
         api = req.api
         assert api is not None
-        header = req.environ.get("HTTP_COOKIE")
         # PERF: by name only, without verifying; for most safe requests
         # this is one dict lookup.
-        carried = header is not None and bool(cookie_values(header, api.session_cookie))
+        carried = bool(cookie_values(req, api.session_cookie))
         route = req.route  # None: no route matched, nothing will act
         if route is not None and req.method not in SAFE_METHODS:
             if carried:
                 reason = refusal(req, route)
                 if reason is not None:
-                    keep_cookie(req, res, header)  # so that the client can retry
+                    keep_cookie(req, res)  # so that the client can retry
                     raise HTTPError(403, reason)
             elif "HTTP_AUTHORIZATION" not in req.environ and req.mimetype in _SIMPLE_MIMETYPES:
                 # NOTE: without a session there is no token to check, but a
@@ -207,11 +206,11 @@ def csrf(
         session = req.__dict__.get("session")
         if session is not None and not session and getattr(session, "modified", True):
             # Emptied (a logout): the token goes with the session.
-            if cookie_values(header, cookie_name):
+            if cookie_values(req, cookie_name):
                 res.clear_cookie(cookie_name)
         elif carried or session:
             # A session is in use: the request carries its cookie (even an
             # unreadable one, then replaced) or the handler wrote one.
-            keep_cookie(req, res, header)
+            keep_cookie(req, res)
 
     return middleware
