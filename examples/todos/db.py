@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import datetime
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -131,6 +133,21 @@ def normalize_url(url: str | URL) -> URL:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
+
+
+def _use_wal(cursor: Any, timeout: float) -> None:
+    # WAL is a property of the file, kept once set.  NOTE: switching a new
+    # file fails at once with "database is locked" (no busy wait) while
+    # another worker is switching it too, as workers starting together do:
+    # retry until one has, within the busy timeout.
+    deadline = time.monotonic() + timeout
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -290,13 +307,7 @@ class Database:
             try:
                 # The busy timeout first: switching to WAL may wait for a lock.
                 cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-                # NOTE: WAL is a property of the file, kept once set; setting
-                # it again on every new connection can fail at once with
-                # "database is locked" (without waiting the busy timeout)
-                # while other workers' connections are busy, so only the
-                # first connection to a new file switches it.
-                if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    cursor.execute("PRAGMA journal_mode = WAL")
+                _use_wal(cursor, busy_ms / 1000)
             finally:
                 cursor.close()
 

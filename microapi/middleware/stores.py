@@ -208,7 +208,7 @@ class SQLiteStore(Store):
             self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
         )
         try:
-            connection.execute("PRAGMA journal_mode=WAL").fetchall()
+            self._use_wal(connection)
             # NOTE: counters need no durability across power loss; NORMAL
             # skips the fsync per commit that WAL would otherwise pay.
             connection.execute("PRAGMA synchronous=NORMAL")
@@ -218,6 +218,20 @@ class SQLiteStore(Store):
             raise
         self._connection = connection
         return connection
+
+    def _use_wal(self, connection: sqlite3.Connection) -> None:
+        # WAL is a property of the file, kept once set.  NOTE: switching a
+        # new file fails at once with "database is locked" (no busy wait)
+        # while another process is switching it too: workers starting
+        # together all try; retry until one has, within the timeout.
+        deadline = time.monotonic() + self.timeout
+        while connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                connection.execute("PRAGMA journal_mode=WAL").fetchall()
+            except sqlite3.OperationalError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     def hit(self, key: str, period: float) -> tuple[int, float]:
         """Count one hit on *key*; see :meth:`Store.hit`."""
