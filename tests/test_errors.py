@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import pickle
 from typing import Any
 
 import pytest
@@ -67,6 +68,15 @@ def test_http_error_options() -> None:
         },
         [("Retry-After", "5")],
     )
+
+
+def test_http_error_reads_like_werkzeugs_and_pickles() -> None:
+    error = HTTPError(404, "todo 7 not found", errors={"id": ["unknown"]})
+    assert str(error) == "404 Not Found: todo 7 not found"
+    assert error.response is None
+    copy = pickle.loads(pickle.dumps(error))  # e.g. from a process pool
+    assert (copy.code, copy.detail, copy.extensions) == (404, "todo 7 not found", error.extensions)
+    assert to_problem(copy) == to_problem(error)
 
 
 @pytest.mark.parametrize("status", [200, 399, 600, "404"])
