@@ -120,6 +120,16 @@ def test_hotspots_profiles_one_scenario(capsys: pytest.CaptureFixture[str]) -> N
     assert "microapi / post_valid: 5 requests" in capsys.readouterr().out
 
 
+def test_hotspots_samples_one_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--scenario", "hello", "--sample", "--seconds", "0.2", "--interval", "0.001"]
+    assert hotspots.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "microapi / hello:" in out
+    assert "by package (innermost frame):" in out
+    # The sampler sees the app's frames, not only its own loop.
+    assert "Api.wsgi_app (microapi/app.py)" in out
+
+
 def test_security_cost_runs_after_checking_both_answers(capsys: pytest.CaptureFixture[str]) -> None:
     assert security.main(["--rounds", "1", "--calls", "10"]) == 0
     assert "cors + rate_limit(MemoryStore) + bearer_auth" in capsys.readouterr().out
