@@ -146,6 +146,10 @@ class Api(Scope, ErrorHandling):
         self._frozen = False
         self._freeze_lock = threading.Lock()
         self._miss_target: Target = self._answer_miss
+        # Routes with middleware of their own (a Router's, a folder's) → the
+        # chain of that middleware around a 405 or automatic OPTIONS answer.
+        self._route_miss_targets: dict[int, Target] = {}
+        self._route_order: dict[int, int] = {}
         self._not_found_body = b""  # the 404 problem, rendered at freeze
         self._adapter: MapAdapter | None = None  # for url_for, bound once
         #: The API's title in its OpenAPI document.
@@ -297,12 +301,17 @@ class Api(Scope, ErrorHandling):
             self._table.compile()
             self._static_routes = self._table.static
             targets: dict[int, Target] = {}
+            self._route_order = {id(route): index for index, route in enumerate(self._routes)}
             for entry in self._table.entries:
                 route = entry.route
                 if id(route) not in targets:
                     targets[id(route)] = compose(
                         self._layers(route), route.handler, self._loops, _prepare(route)
                     )
+                    if route.middleware:
+                        self._route_miss_targets[id(route)] = compose(
+                            self._layers(route), self._answer_miss, self._loops
+                        )
                 entry.target = targets[id(route)]
             self._miss_target = compose(
                 [(spec.func, spec.matcher) for spec in self._middleware],
@@ -380,7 +389,11 @@ class Api(Scope, ErrorHandling):
             )
             if isinstance(found, Miss):
                 req._miss = found
-                target = self._miss_target
+                target = (
+                    self._route_miss_target(path, found.allowed)
+                    if found.allowed and self._route_miss_targets
+                    else self._miss_target
+                )
             else:
                 entry, req.params = found
                 req.route = entry.route
@@ -463,6 +476,23 @@ class Api(Scope, ErrorHandling):
             res._sent = "error"
         else:
             self._answer_miss(req, res)
+
+    def _route_miss_target(self, path: str, allowed: frozenset[str]) -> Target:
+        # A path that answers other methods: its 405 or automatic OPTIONS
+        # passes through the middleware of the route registered first for
+        # it (a protected path stays protected; a Router's cors() answers
+        # its preflights), as its own requests do.
+        routes = self._route_miss_targets
+        first: Route | None = None
+        for method in allowed:
+            found = self._table.match(path, method)
+            if not isinstance(found, Miss):
+                route = found[0].route
+                if first is None or self._route_order[id(route)] < self._route_order[id(first)]:
+                    first = route
+        if first is None or id(first) not in routes:
+            return self._miss_target
+        return routes[id(first)]
 
     def _answer_miss(self, req: Request, res: Res) -> None:
         # The terminal of the chain for paths that match no route: 404, 405,

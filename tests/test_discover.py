@@ -335,6 +335,10 @@ def test_folder_middleware_short_circuits(api: Api, client: TestClient, tmp_path
     assert_problem(client.get("/api/private/secret"), 401)
     ok = client.get("/api/private/secret", headers={"Authorization": "Bearer yes"})
     assert ok.json == {"secret": 42}
+    # A wrong method on a protected path is the folder's to answer too.
+    assert_problem(client.delete("/api/private/secret"), 401)
+    wrong = client.delete("/api/private/secret", headers={"Authorization": "Bearer yes"})
+    assert_problem(wrong, 405)
     assert client.get("/api/public").json == {"public": True}
     api.close()
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.routing import BuildError
 
-from microapi import Api, Request, Res, Router
+from microapi import Api, HTTPError, Request, Res, Router
 from microapi.routing import PathSpec, compile_path
 from microapi.testing import TestClient
 from tests.helpers import assert_problem, raw_call
@@ -318,6 +318,59 @@ def test_router_with_a_dynamic_prefix(api: Api, client: TestClient) -> None:
 def test_router_prefix_is_checked(prefix: str) -> None:
     with pytest.raises(ValueError, match="must start with '/' and not end with '/'"):
         Router(prefix=prefix)
+
+
+def _guarded_admin() -> Router:
+    admin = Router(prefix="/admin")
+
+    @admin.middleware
+    def guard(req: Request, res: Res, next: Any) -> None:
+        if req.headers.get("Authorization") != "Bearer yes":
+            raise HTTPError(401, "token required")
+        res.set_header("X-Admin", "seen")
+        next()
+
+    admin.add_route("/users/<int:id>", echo)
+    return admin
+
+
+@pytest.mark.parametrize("method", ["DELETE", "OPTIONS"])
+def test_router_middleware_guards_its_paths_405_and_options(
+    api: Api, client: TestClient, method: str
+) -> None:
+    api.include(_guarded_admin())
+    api.add_route("/admin/users/<int:id>", echo, methods=["PUT"], name="open_put")
+    # Without the token the guard answers, before any method is revealed.
+    denied = client.open("/admin/users/1", method=method)
+    assert_problem(denied, 401)
+    assert "Allow" not in denied.headers
+    allowed = client.open("/admin/users/1", method=method, headers={"Authorization": "Bearer yes"})
+    assert allowed.status_code == (405 if method == "DELETE" else 204)
+    assert allowed.headers["Allow"] == "GET, HEAD, OPTIONS, PUT"
+    assert allowed.headers["X-Admin"] == "seen"
+
+
+def test_a_405_runs_the_middleware_of_the_route_registered_first(
+    api: Api, client: TestClient
+) -> None:
+    # The open PUT route comes first: its (no) middleware decides.
+    api.add_route("/admin/users/<int:id>", echo, methods=["PUT"], name="open_put")
+    api.include(_guarded_admin())
+    assert client.put("/admin/users/1").status_code == 200
+    other = Api()
+    other.include(_guarded_admin())
+    other.add_route("/admin/users/<int:id>", echo, methods=["PUT"], name="open_put")
+    assert_problem(TestClient(other).delete("/admin/users/1"), 401)
+    assert TestClient(other).put("/admin/users/1").status_code == 200
+
+
+def test_paths_without_route_middleware_keep_the_apps_405(api: Api, client: TestClient) -> None:
+    api.include(_guarded_admin())
+    api.add_route("/public", echo, name="public")
+    response = client.delete("/public")
+    assert_problem(response, 405)
+    assert "X-Admin" not in response.headers
+    assert_problem(client.get("/admin/missing"), 404)
 
 
 def test_router_middleware_runs_only_for_its_routes(api: Api, client: TestClient) -> None:

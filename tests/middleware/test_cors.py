@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import Schema, fields
 
-from microapi import Api, HTTPError, Request, Res
+from microapi import Api, HTTPError, Request, Res, Router
 from microapi.middleware import cors
 from microapi.testing import TestClient, TestResponse
 from tests.helpers import assert_problem
@@ -381,6 +381,21 @@ def test_after_a_preflight_the_actual_request_reads_its_404_and_405() -> None:
     assert wrong.headers["Access-Control-Allow-Origin"] == APP
     assert wrong.headers["Allow"] == "GET, HEAD, OPTIONS"
     assert calls == ["POST /no/such/path", "DELETE /boom"]
+
+
+def test_a_routers_cors_answers_the_preflights_of_its_paths() -> None:
+    # The preflight's OPTIONS is no route's method: its answer still passes
+    # through the Router's middleware, as the actual request will.
+    api = Api()
+    public = Router(prefix="/public")
+    public.middleware(cors(origins=[APP]))
+    public.add_route("/items", lambda req, res: {"ok": True}, methods=["POST"])
+    api.include(public)
+    response = preflight(api, "/public/items")
+    assert response.status_code == 204
+    assert cors_headers(response)["access-control-allow-origin"] == APP
+    actual = TestClient(api).post("/public/items", headers={"Origin": APP})
+    assert actual.headers["Access-Control-Allow-Origin"] == APP
 
 
 def test_preflight_options() -> None:
