@@ -217,6 +217,18 @@ def server_sections(document: dict[str, Any]) -> list[str]:
     settings = document["settings"]
     rps = _matrix(results, "requests_per_s")
     ratio = _matrix(results, "ratios", "falcon")
+    # NOTE: best_ratios and "interleaved" came with interleaved trials; older files lack them.
+    best = (
+        _matrix(results, "best_ratios", "falcon")
+        if all("best_ratios" in r for r in results)
+        else {}
+    )
+    layout = (
+        "All the frameworks' servers for a scenario run at once, the trials interleaved in an "
+        "order rotated every trial"
+        if settings.get("interleaved")
+        else "One server at a time"
+    )
     p50 = _matrix(results, "p50_ms")
     p99 = _matrix(results, "p99_ms")
     errors = _matrix(results, "errors")
@@ -234,13 +246,18 @@ def server_sections(document: dict[str, Any]) -> list[str]:
         f"`{settings['gunicorn']}` on 127.0.0.1, loaded by {settings['loader']} with "
         f"{settings['connections']} keep-alive connections; per framework and scenario a "
         f"{settings['warmup_seconds']} s warm-up, then {settings.get('trials', 1)} run(s) of "
-        f"{settings['seconds']} s on fresh connections, the median run reported. One server "
-        "at a time, on the same machine as the load generator.",
+        f"{settings['seconds']} s on fresh connections, the median run reported. {layout}, "
+        "on the same machine as the load generator.",
         "",
         "Requests per second ÷ Falcon's (higher is better):",
         "",
         *_table(ratio, ".2f"),
         "",
+        *(
+            ["Best trial's requests per second ÷ Falcon's best:", "", *_table(best, ".2f"), ""]
+            if best
+            else []
+        ),
         "Requests per second:",
         "",
         *_table(rps, ".0f"),

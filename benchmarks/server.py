@@ -1,18 +1,23 @@
 """Server mode: every framework under the same gunicorn, loaded over HTTP on 127.0.0.1.
 
-For each scenario and framework, one gunicorn (``--workers 1 --worker-class
-gthread --threads 2`` by default, bound to a free port on 127.0.0.1) serves
-``benchmarks.apps.<framework>_app.make(scenario)`` through
-:mod:`benchmarks.wsgi`. One request is checked against the scenario's
-expected answer, a short warm-up runs, then the load generator runs a few
-times (``--trials``, each on fresh connections, the median run reported) for
-a fixed time: ``wrk`` when ``/usr/bin/wrk`` (or ``wrk`` on ``PATH``) exists, else
-a bounded Python generator (threads with keep-alive ``http.client``
-connections, which the GIL makes far slower than wrk: compare only numbers
-from one loader). Reported: requests per second (and its ratio to Falcon's
-in the same run), p50 and p99 latency, errors, and the peak RSS (``VmHWM``)
-of each worker process, read from ``/proc`` before the server is stopped.
-Servers always stop, whatever happens (``try``/``finally``).
+For each scenario, one gunicorn per framework (``--workers 1 --worker-class
+gthread --threads 2`` by default, each bound to its own free port on
+127.0.0.1) serves ``benchmarks.apps.<framework>_app.make(scenario)`` through
+:mod:`benchmarks.wsgi`; all of them run at once and idle while not loaded.
+Each answers one request that is checked against the scenario's expected
+answer, then gets a short warm-up. Then the load generator runs
+``--trials`` times per framework, the frameworks interleaved in an order
+rotated every trial (see :func:`trial_orders`), so a slow drift of the
+machine's speed hits all of them alike; each trial runs on fresh connections
+for a fixed time: ``wrk`` when ``/usr/bin/wrk`` (or ``wrk`` on ``PATH``)
+exists, else a bounded Python generator (threads with keep-alive
+``http.client`` connections, which the GIL makes far slower than wrk: compare
+only numbers from one loader). The answers are checked again after the load.
+Reported: the median and the best requests per second over the trials (and
+their ratios to Falcon's median and best for the same scenario), p50 and p99
+latency of the median trial, errors, and the peak RSS (``VmHWM``) of each
+worker process, read from ``/proc`` before the servers are stopped. Servers
+always stop, whatever happens (:class:`contextlib.ExitStack`).
 
 Run ``python -m benchmarks.server --help``.
 """
@@ -32,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -52,8 +57,12 @@ HOST = "127.0.0.1"
 #: connections alike). One worker with two threads varied by about 15 %.
 DEFAULT_WORKERS = 1
 THREADS = 2
+#: NOTE: 5 trials of 1 s rather than 3 of 2 s (a full run takes about 6
+#: minutes either way): in five runs of each, hello's microapi ÷ Falcon
+#: (median trial) spread 1.02-1.11 with 5 trials of 1 s but 0.85-1.10 with 3
+#: of 2 s; dips of ~15 % hit 1 s and 2 s trials alike, and more trials outvote them.
 DEFAULT_SECONDS = 1
-DEFAULT_TRIALS = 3
+DEFAULT_TRIALS = 5
 DEFAULT_CONNECTIONS = 64
 WARMUP_SECONDS = 1
 #: Longest wait for gunicorn to listen and fork its workers.
@@ -78,7 +87,11 @@ class Load:
 
 @dataclass
 class ServerResult:
-    """The summary of one framework serving one scenario."""
+    """The summary of one framework serving one scenario.
+
+    ``requests``, ``seconds``, ``requests_per_s`` and the latencies are those
+    of the median trial; ``trials_per_s`` lists every trial in the order run.
+    """
 
     scenario: str
     framework: str
@@ -90,7 +103,12 @@ class ServerResult:
     errors: int
     worker_peak_rss_mib: list[float]
     trials_per_s: list[float]
+    #: The fastest trial's requests per second: the least disturbed estimate.
+    best_per_s: float = 0.0
+    #: ``{"falcon": requests_per_s ÷ Falcon's}`` for the same scenario.
     ratios: dict[str, float] = field(default_factory=dict)
+    #: ``{"falcon": best_per_s ÷ Falcon's best_per_s}`` for the same scenario.
+    best_ratios: dict[str, float] = field(default_factory=dict)
 
 
 class ServerError(RuntimeError):
@@ -149,6 +167,7 @@ class Server:
         self.log_path = Path(directory, f"gunicorn-{framework}-{scenario}.log")
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
+        self._terminated = False
 
     def __enter__(self) -> Server:
         try:
@@ -168,6 +187,11 @@ class Server:
 
     def start(self) -> None:
         """Start gunicorn; wait until it listens and has forked its workers."""
+        self.launch()
+        self.wait_ready(time.monotonic() + START_TIMEOUT)
+
+    def launch(self) -> None:
+        """Start gunicorn without waiting for it (see :meth:`wait_ready`)."""
         env = {
             **os.environ,
             **self.environ,
@@ -197,16 +221,30 @@ class Server:
                 env=env,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + START_TIMEOUT
+
+    def wait_ready(self, deadline: float) -> None:
+        """Wait until gunicorn listens and has forked its workers.
+
+        :param deadline: a :func:`time.monotonic` time after which to give up.
+        :raises ServerError: gunicorn exited or was not ready by *deadline*.
+        """
+        if self.process is None:
+            raise ServerError(f"gunicorn for {self.framework} / {self.scenario} was not started")
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ServerError(f"gunicorn exited with {self.process.returncode}:\n{self.log()}")
+                raise ServerError(
+                    f"gunicorn for {self.framework} / {self.scenario} exited with "
+                    f"{self.process.returncode}:\n{self.log()}"
+                )
             if not self.port and (match := _LISTENING.search(self.log())):
                 self.port = int(match[1])
             if self.port and len(self.workers()) >= self.workers_wanted:
                 return
             time.sleep(0.05)
-        raise ServerError(f"gunicorn did not start within {START_TIMEOUT:g} s:\n{self.log()}")
+        raise ServerError(
+            f"gunicorn for {self.framework} / {self.scenario} did not start within "
+            f"{START_TIMEOUT:g} s:\n{self.log()}"
+        )
 
     def log(self) -> str:
         """What gunicorn has written so far."""
@@ -219,11 +257,17 @@ class Server:
         """The worker processes' ids: the children of the gunicorn master."""
         return [] if self.process is None else _children(self.process.pid)
 
+    def terminate(self) -> None:
+        """Ask the master to shut down (SIGTERM) without waiting; see :meth:`stop`."""
+        if self.process is not None and self.process.poll() is None and not self._terminated:
+            self.process.terminate()
+            self._terminated = True
+
     def stop(self) -> None:
         """Stop the master (SIGTERM, then SIGKILL to its group) and reap it."""
+        self.terminate()
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
-            process.terminate()
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -403,47 +447,140 @@ def _wrk_version(wrk: str) -> str:
     return first[0].split(" Copyright")[0] if first else "wrk"
 
 
-def measure(
-    framework: str,
+def trial_orders(frameworks: Sequence[str], trials: int) -> Iterator[list[str]]:
+    """Yield the order the frameworks run in, one list per trial.
+
+    The order is rotated by one each trial (``A B C``, then ``B C A``, then
+    ``C A B``, then ``A B C`` again), so that every framework runs as often
+    early as late in a trial and a slow drift of the machine's speed hits all
+    of them alike, as the rounds of :mod:`benchmarks.inprocess` do.
+
+    :param frameworks: the frameworks, in the order of the first trial.
+    :param trials: how many trials.
+    """
+    for trial in range(trials if frameworks else 0):
+        shift = trial % len(frameworks)
+        yield [*frameworks[shift:], *frameworks[:shift]]
+
+
+def check_answers(servers: dict[str, Server], scenario: Scenario, when: str) -> None:
+    """Send *scenario*'s request to every server and compare the answers.
+
+    :raises ServerError: listing every server that answered wrongly or not at all.
+    """
+    problems = []
+    for framework, server in servers.items():
+        try:
+            status, headers, body = request_once(server.port, scenario)
+        except (OSError, http.client.HTTPException) as exc:
+            problems.append(f"{framework} / {scenario.name}: request failed: {exc!r}")
+            continue
+        problems += [
+            f"{framework} / {scenario.name}: {problem}"
+            for problem in scenario.mismatches(status, headers, body, scenario.counter_delta)
+        ]
+    if problems:
+        raise ServerError(f"apps do not answer alike {when}:\n  " + "\n  ".join(problems))
+
+
+def _load(
+    args: argparse.Namespace, port: int, scenario: Scenario, seconds: int, directory: str
+) -> Load:
+    """One run of the chosen load generator against the server on *port*."""
+    if args.wrk:
+        return run_wrk(args.wrk, port, scenario, seconds, args.connections, directory)
+    return run_python(port, scenario, seconds, args.connections)
+
+
+@contextlib.contextmanager
+def serving(
+    frameworks: Sequence[str],
     scenario: Scenario,
     args: argparse.Namespace,
     environ: dict[str, str],
     directory: str,
-) -> ServerResult:
-    """Serve *scenario* with *framework*, check one answer, warm up, load it.
+) -> Iterator[dict[str, Server]]:
+    """Run one ready gunicorn per framework for *scenario*, all at once.
 
-    The load runs ``args.trials`` times, each on fresh connections; the
-    trial with the median requests per second is reported, with its
-    latencies, and the errors of all trials.
+    The servers start together (their imports overlap) and all stop when the
+    block exits, however it exits: SIGTERM to every master first, then each
+    is waited for (and killed if need be).
     """
-    with Server(framework, scenario.name, environ, directory, args.workers) as server:
-        status, headers, body = request_once(server.port, scenario)
-        problems = scenario.mismatches(status, headers, body, scenario.counter_delta)
-        if problems:
-            raise ServerError(f"{framework} / {scenario.name}: " + "; ".join(problems))
+    with contextlib.ExitStack() as stack:
+        servers: dict[str, Server] = {}
+        for framework in frameworks:
+            server = Server(framework, scenario.name, environ, directory, args.workers)
+            # NOTE: registered before the launch, so a failure anywhere from
+            # here on still stops every server launched so far.
+            stack.callback(server.stop)
+            servers[framework] = server
+            server.launch()
+        # NOTE: registered last, so run first: every master shuts down at once.
+        for server in servers.values():
+            stack.callback(server.terminate)
+        deadline = time.monotonic() + START_TIMEOUT
+        for server in servers.values():
+            server.wait_ready(deadline)
+        yield servers
 
-        def load(seconds: int) -> Load:
-            if args.wrk:
-                return run_wrk(
-                    args.wrk, server.port, scenario, seconds, args.connections, directory
-                )
-            return run_python(server.port, scenario, seconds, args.connections)
 
-        load(WARMUP_SECONDS)
-        trials = sorted((load(args.seconds) for _ in range(args.trials)), key=_rate)
-        rss = [round(peak_rss_mib(pid), 1) for pid in server.workers()]
-    result = trials[len(trials) // 2]
+def measure(
+    scenario: Scenario,
+    frameworks: Sequence[str],
+    args: argparse.Namespace,
+    environ: dict[str, str],
+    directory: str,
+) -> list[ServerResult]:
+    """Serve *scenario* with every framework at once, check, warm up, load interleaved.
+
+    Each framework's server answers one checked request and gets a
+    ``WARMUP_SECONDS`` warm-up; then each trial loads every server once, in
+    the order :func:`trial_orders` gives, ``args.trials`` times; the answers
+    are checked again, and the workers' peak RSS read, before the servers stop.
+    """
+    loads: dict[str, list[Load]] = {framework: [] for framework in frameworks}
+    with serving(frameworks, scenario, args, environ, directory) as servers:
+        check_answers(servers, scenario, "before the load")
+        for server in servers.values():
+            _load(args, server.port, scenario, WARMUP_SECONDS, directory)
+        for number, order in enumerate(trial_orders(frameworks, args.trials), 1):
+            print(f"{scenario.name}: trial {number}/{args.trials}", file=sys.stderr)
+            for framework in order:
+                port = servers[framework].port
+                loads[framework].append(_load(args, port, scenario, args.seconds, directory))
+        check_answers(servers, scenario, "after the load")
+        rss = {
+            framework: [round(peak_rss_mib(pid), 1) for pid in server.workers()]
+            for framework, server in servers.items()
+        }
+    return [
+        summarize(scenario.name, framework, loads[framework], rss[framework])
+        for framework in frameworks
+    ]
+
+
+def summarize(
+    scenario: str, framework: str, loads: Sequence[Load], rss: list[float]
+) -> ServerResult:
+    """The median trial (latencies included), the best rate, and all trials' errors.
+
+    With an even number of trials the median trial is the faster of the two
+    middle ones.
+    """
+    ranked = sorted(loads, key=_rate)
+    median = ranked[len(ranked) // 2]
     return ServerResult(
-        scenario=scenario.name,
+        scenario=scenario,
         framework=framework,
-        requests=result.requests,
-        seconds=round(result.seconds, 3),
-        requests_per_s=round(_rate(result), 1),
-        p50_ms=round(result.p50_ms, 3),
-        p99_ms=round(result.p99_ms, 3),
-        errors=sum(trial.errors for trial in trials),
+        requests=median.requests,
+        seconds=round(median.seconds, 3),
+        requests_per_s=round(_rate(median), 1),
+        p50_ms=round(median.p50_ms, 3),
+        p99_ms=round(median.p99_ms, 3),
+        errors=sum(load.errors for load in loads),
         worker_peak_rss_mib=rss,
-        trials_per_s=[round(_rate(trial), 1) for trial in trials],
+        trials_per_s=[round(_rate(load), 1) for load in loads],
+        best_per_s=round(_rate(ranked[-1]), 1),
     )
 
 
@@ -452,12 +589,17 @@ def _rate(load: Load) -> float:
 
 
 def add_ratios(results: Iterable[ServerResult]) -> None:
-    """Set each result's requests/s ratio to Falcon's for the same scenario."""
+    """Set each result's median and best requests/s ratios to Falcon's, per scenario."""
     results = list(results)
-    falcon = {r.scenario: r.requests_per_s for r in results if r.framework == "falcon"}
+    falcon = {r.scenario: r for r in results if r.framework == "falcon"}
     for result in results:
-        if falcon.get(result.scenario):
-            result.ratios["falcon"] = round(result.requests_per_s / falcon[result.scenario], 3)
+        baseline = falcon.get(result.scenario)
+        if baseline is None:
+            continue
+        if baseline.requests_per_s:
+            result.ratios["falcon"] = round(result.requests_per_s / baseline.requests_per_s, 3)
+        if baseline.best_per_s:
+            result.best_ratios["falcon"] = round(result.best_per_s / baseline.best_per_s, 3)
 
 
 def markdown(results: Iterable[ServerResult], facts: dict[str, str], settings: str) -> str:
@@ -467,16 +609,18 @@ def markdown(results: Iterable[ServerResult], facts: dict[str, str], settings: s
         "",
         settings,
         "",
-        "| scenario | framework | req/s | vs Falcon | p50 ms | p99 ms | errors "
-        "| peak RSS/worker MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| scenario | framework | median req/s | vs Falcon | best req/s | best vs Falcon "
+        "| p50 ms | p99 ms | errors | peak RSS/worker MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         ratio = f"{r.ratios['falcon']:.2f}" if "falcon" in r.ratios else "n/a"
+        best = f"{r.best_ratios['falcon']:.2f}" if "falcon" in r.best_ratios else "n/a"
         rss = " / ".join(f"{value:.1f}" for value in r.worker_peak_rss_mib)
         lines.append(
             f"| {r.scenario} | {r.framework} | {r.requests_per_s:.0f} | {ratio} "
-            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {rss} |"
+            f"| {r.best_per_s:.0f} | {best} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
+            f"| {rss} |"
         )
     return "\n".join(lines)
 
@@ -491,7 +635,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--seconds",
         type=int,
         default=DEFAULT_SECONDS,
-        help=f"load duration per framework and scenario (default {DEFAULT_SECONDS})",
+        help=f"seconds of load per trial, framework and scenario (default {DEFAULT_SECONDS})",
     )
     parser.add_argument(
         "--workers",
@@ -503,7 +647,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--trials",
         type=int,
         default=DEFAULT_TRIALS,
-        help=f"load runs per app, the median one reported (default {DEFAULT_TRIALS})",
+        help=f"interleaved load runs per app; median and best reported (default {DEFAULT_TRIALS})",
     )
     parser.add_argument(
         "--connections",
@@ -549,30 +693,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     loader = _wrk_version(args.wrk) if args.wrk else "Python http.client threads"
     results: list[ServerResult] = []
+    begin = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="microapi-bench-server-") as directory:
         database = str(Path(directory, "todos.sqlite3"))
         create_database(database)
         # NOTE: gunicorn puts its control socket in $XDG_RUNTIME_DIR; keep it in ours.
         environ = {DATABASE_ENV: database, "XDG_RUNTIME_DIR": directory}
-        for index, name in enumerate(args.scenario):
-            shift = index % len(args.framework)
-            for framework in [*args.framework[shift:], *args.framework[:shift]]:
-                print(f"{name} / {framework}", file=sys.stderr)
-                try:
-                    results.append(measure(framework, SCENARIOS[name], args, environ, directory))
-                except (ServerError, OSError, subprocess.SubprocessError) as exc:
-                    print(f"server mode failed: {exc}", file=sys.stderr)
-                    return 1
-    order = {name: index for index, name in enumerate(args.framework)}
-    results.sort(key=lambda r: (args.scenario.index(r.scenario), order[r.framework]))
+        for name in args.scenario:
+            print(f"{name}: serving {', '.join(args.framework)}", file=sys.stderr)
+            try:
+                results += measure(SCENARIOS[name], args.framework, args, environ, directory)
+            except (ServerError, OSError, subprocess.SubprocessError) as exc:
+                print(f"server mode failed: {exc}", file=sys.stderr)
+                return 1
+    print(f"server mode took {time.monotonic() - begin:.0f} s", file=sys.stderr)
     add_ratios(results)
     options = " ".join(gunicorn_options(args.workers))
     gunicorn = f"gunicorn {metadata.version('gunicorn')} {options}"
     settings = (
-        f"{gunicorn} · load: {loader}, {args.connections} "
-        f"keep-alive connections; per framework and scenario a {WARMUP_SECONDS} s warm-up, "
-        f"then {args.trials} run(s) of {args.seconds} s on fresh connections, the median "
-        "reported; vs Falcon = req/s ÷ Falcon's req/s (higher is better)."
+        f"{gunicorn} · load: {loader}, {args.connections} keep-alive connections · per "
+        "scenario every framework's server runs at once; each gets a "
+        f"{WARMUP_SECONDS} s warm-up, then {args.trials} trial(s) of {args.seconds} s on "
+        "fresh connections, the frameworks interleaved in an order rotated every trial · "
+        "median = the median trial (its latencies shown), best = the fastest trial; "
+        "vs Falcon = req/s ÷ Falcon's in the same scenario (higher is better)."
     )
     facts = environment()
     print(markdown(results, facts, settings))
@@ -586,6 +730,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seconds": args.seconds,
             "trials": args.trials,
             "warmup_seconds": WARMUP_SECONDS,
+            "interleaved": True,
         }
         write_json(args.json, facts, run, results)
     return 0

@@ -57,12 +57,41 @@ def test_server_mode_serves_checks_and_loads(
     assert document["settings"]["loader"] == "Python http.client threads"
     results = {result["framework"]: result for result in document["results"]}
     assert set(results) == {"microapi", "bare"}
+    assert document["settings"]["interleaved"] is True
     for result in results.values():
         assert result["requests"] > 0
         assert result["errors"] == 0
-        assert len(result["trials_per_s"]) == 1
+        assert result["trials_per_s"] == [result["requests_per_s"]]
+        assert result["best_per_s"] == result["requests_per_s"]
         assert len(result["worker_peak_rss_mib"]) == 2
         assert all(rss > 0 for rss in result["worker_peak_rss_mib"])
+
+
+def test_server_trials_rotate_the_framework_order() -> None:
+    assert list(server.trial_orders(["a", "b", "c"], 4)) == [
+        ["a", "b", "c"],
+        ["b", "c", "a"],
+        ["c", "a", "b"],
+        ["a", "b", "c"],
+    ]
+    assert list(server.trial_orders(["a"], 2)) == [["a"], ["a"]]
+    assert list(server.trial_orders([], 3)) == []
+
+
+def test_server_reports_median_and_best_against_falcon() -> None:
+    def trials(*rates: int) -> list[server.Load]:
+        return [server.Load(rate, 1.0, 0, rate / 1000, 1.0) for rate in rates]
+
+    mine = server.summarize("hello", "microapi", trials(110, 130, 120), [30.0])
+    falcon = server.summarize("hello", "falcon", trials(100, 90, 104), [31.0])
+    other = server.summarize("param", "microapi", trials(50), [30.0])
+    server.add_ratios([mine, falcon, other])
+    assert mine.trials_per_s == [110.0, 130.0, 120.0]
+    assert (mine.requests_per_s, mine.p50_ms, mine.best_per_s) == (120.0, 0.12, 130.0)
+    assert mine.ratios == {"falcon": 1.2}
+    assert mine.best_ratios == {"falcon": 1.25}
+    assert falcon.ratios == falcon.best_ratios == {"falcon": 1.0}
+    assert other.ratios == other.best_ratios == {}
 
 
 def test_wrk_script_sends_the_scenario() -> None:
