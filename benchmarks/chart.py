@@ -223,6 +223,11 @@ def server_sections(document: dict[str, Any]) -> list[str]:
         if all("best_ratios" in r for r in results)
         else {}
     )
+    paired = (
+        _matrix(results, "paired_ratios", "falcon")
+        if all("paired_ratios" in r for r in results)
+        else {}
+    )
     layout = (
         "All the frameworks' servers for a scenario run at once, the trials interleaved in an "
         "order rotated every trial"
@@ -256,6 +261,17 @@ def server_sections(document: dict[str, Any]) -> list[str]:
         *(
             ["Best trial's requests per second ÷ Falcon's best:", "", *_table(best, ".2f"), ""]
             if best
+            else []
+        ),
+        *(
+            [
+                "Paired: the median over trials of requests per second ÷ Falcon's in the same "
+                "trial (loaded one after the other, so the machine's drift cancels out):",
+                "",
+                *_table(paired, ".2f"),
+                "",
+            ]
+            if paired
             else []
         ),
         "Requests per second:",

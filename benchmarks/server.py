@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,10 @@ class ServerResult:
     ratios: dict[str, float] = field(default_factory=dict)
     #: ``{"falcon": best_per_s ÷ Falcon's best_per_s}`` for the same scenario.
     best_ratios: dict[str, float] = field(default_factory=dict)
+    #: ``{"falcon": the median over trials of this trial's rate ÷ Falcon's
+    #: rate in the same trial}``: the two ran one after the other in each
+    #: round, so a drift of the machine cancels out.
+    paired_ratios: dict[str, float] = field(default_factory=dict)
 
 
 class ServerError(RuntimeError):
@@ -589,7 +594,7 @@ def _rate(load: Load) -> float:
 
 
 def add_ratios(results: Iterable[ServerResult]) -> None:
-    """Set each result's median and best requests/s ratios to Falcon's, per scenario."""
+    """Set each result's median, best and paired requests/s ratios to Falcon's, per scenario."""
     results = list(results)
     falcon = {r.scenario: r for r in results if r.framework == "falcon"}
     for result in results:
@@ -600,6 +605,13 @@ def add_ratios(results: Iterable[ServerResult]) -> None:
             result.ratios["falcon"] = round(result.requests_per_s / baseline.requests_per_s, 3)
         if baseline.best_per_s:
             result.best_ratios["falcon"] = round(result.best_per_s / baseline.best_per_s, 3)
+        paired = sorted(
+            mine / theirs
+            for mine, theirs in zip(result.trials_per_s, baseline.trials_per_s, strict=False)
+            if theirs
+        )
+        if paired:
+            result.paired_ratios["falcon"] = round(statistics.median(paired), 3)
 
 
 def markdown(results: Iterable[ServerResult], facts: dict[str, str], settings: str) -> str:
@@ -610,17 +622,18 @@ def markdown(results: Iterable[ServerResult], facts: dict[str, str], settings: s
         settings,
         "",
         "| scenario | framework | median req/s | vs Falcon | best req/s | best vs Falcon "
-        "| p50 ms | p99 ms | errors | peak RSS/worker MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| paired vs Falcon | p50 ms | p99 ms | errors | peak RSS/worker MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         ratio = f"{r.ratios['falcon']:.2f}" if "falcon" in r.ratios else "n/a"
         best = f"{r.best_ratios['falcon']:.2f}" if "falcon" in r.best_ratios else "n/a"
+        paired = f"{r.paired_ratios['falcon']:.2f}" if "falcon" in r.paired_ratios else "n/a"
         rss = " / ".join(f"{value:.1f}" for value in r.worker_peak_rss_mib)
         lines.append(
             f"| {r.scenario} | {r.framework} | {r.requests_per_s:.0f} | {ratio} "
-            f"| {r.best_per_s:.0f} | {best} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
-            f"| {rss} |"
+            f"| {r.best_per_s:.0f} | {best} | {paired} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
+            f"| {r.errors} | {rss} |"
         )
     return "\n".join(lines)
 

@@ -90,8 +90,10 @@ def test_server_reports_median_and_best_against_falcon() -> None:
     assert (mine.requests_per_s, mine.p50_ms, mine.best_per_s) == (120.0, 0.12, 130.0)
     assert mine.ratios == {"falcon": 1.2}
     assert mine.best_ratios == {"falcon": 1.25}
-    assert falcon.ratios == falcon.best_ratios == {"falcon": 1.0}
-    assert other.ratios == other.best_ratios == {}
+    # Trial by trial: 1.1, 1.444, 1.154; the median.
+    assert mine.paired_ratios == {"falcon": 1.154}
+    assert falcon.ratios == falcon.best_ratios == falcon.paired_ratios == {"falcon": 1.0}
+    assert other.ratios == other.best_ratios == other.paired_ratios == {}
 
 
 def test_wrk_script_sends_the_scenario() -> None:
