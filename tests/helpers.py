@@ -7,11 +7,12 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,12 +74,22 @@ def gunicorn(
             port = int(match[1])
         elif not line and process.poll() is not None:
             break
+    # Keep reading the log, so that a chatty server never fills the pipe
+    # (64 KiB) and blocks; the thread ends at EOF, when gunicorn exits.
+    drain = threading.Thread(target=_drain, args=(process.stderr,), daemon=True)
+    drain.start()
     try:
         assert port is not None, "gunicorn did not start:\n" + "".join(seen)
         yield "127.0.0.1", port
     finally:
         stop(process)
+        drain.join(timeout=10)
         process.stderr.close()
+
+
+def _drain(stream: IO[str]) -> None:
+    for _ in stream:
+        pass
 
 
 def _redis_server_binary() -> Path:
