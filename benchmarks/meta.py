@@ -18,6 +18,9 @@ DISTRIBUTIONS = {
     "werkzeug": "werkzeug",
     "Flask": "flask",
     "Bottle": "bottle",
+    # microapi encodes JSON with orjson when it is installed (the dev and
+    # bench extras install it); the other frameworks use the standard library.
+    "orjson": "orjson",
 }
 
 
@@ -85,7 +88,8 @@ def environment() -> dict[str, str]:
 
 def header_line(facts: dict[str, str]) -> str:
     """``facts`` (from :func:`environment`) as one line."""
-    versions = (f"{name} {facts[name]}" for name in ("Falcon", *DISTRIBUTIONS))
+    # NOTE: results written before orjson was listed lack it.
+    versions = (f"{name} {facts[name]}" for name in ("Falcon", *DISTRIBUTIONS) if name in facts)
     machine = [facts["platform"], facts["cpu"]] if "cpu" in facts else [facts["platform"]]
     return " · ".join([facts["python"], *versions, *machine, facts["date"]])
 
