@@ -142,7 +142,9 @@ def _table(table: Table, fmt: str, corner: str = "scenario") -> list[str]:
 
 
 def _environment_lines(facts: dict[str, str]) -> list[str]:
-    versions = ", ".join(f"{name} {facts[name]}" for name in ("Falcon", *DISTRIBUTIONS))
+    versions = ", ".join(
+        f"{name} {facts[name]}" for name in ("Falcon", *DISTRIBUTIONS) if name in facts
+    )
     return [
         f"- **Date**: {facts['date']}",
         f"- **Machine**: {facts.get('cpu', 'unknown CPU')}, {facts['platform']}",
