@@ -6,6 +6,7 @@ microapi is among the frameworks asked for.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,13 @@ from benchmarks.scenarios import (
     TOKEN_HEADER,
     big_payload,
 )
-from microapi import Api
+from microapi import Api, jsonutil
+
+#: Set to ``1`` to time microapi on the standard library's JSON alone, as if
+#: orjson were not installed (``benchmarks/README.md``, "orjson").
+STDLIB_JSON_ENV = "MICROAPI_BENCH_STDLIB_JSON"
+if os.environ.get(STDLIB_JSON_ENV) == "1":
+    jsonutil.orjson = None
 
 if TYPE_CHECKING:
     from microapi import Request, Res
