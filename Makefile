@@ -39,7 +39,7 @@ pytest: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term
 
 ## bench: in-process and gunicorn benchmarks against Falcon, Flask, Bottle, werkzeug,
-##        bare WSGI; writes benchmarks/results/ (JSON, PNG chart, README.md), ~6 minutes
+##        bare WSGI; writes benchmarks/results/ (JSON, PNG chart, README.md), ~9 minutes
 bench: $(STAMP)
 	mkdir -p benchmarks/results
 	$(BIN)/python -m benchmarks.inprocess --json benchmarks/results/inprocess.json
