@@ -253,7 +253,8 @@ class Res:
         """Send *value* as ``application/json``.
 
         Serializes dict/list/str/int/float/bool/None, ``datetime``, ``date``,
-        ``UUID``, ``Decimal`` and dataclasses.
+        ``UUID``, ``Decimal``, dataclasses and ``Enum`` members (their value);
+        see :func:`microapi.jsonutil.dumps`.
         """
         body = dumps(value)  # first: a value that fails leaves nothing sent
         if self._sent is not None:  # PERF: _mark_sent's test inlined
