@@ -35,7 +35,7 @@ from .handling import ErrorHandling, _loggable
 from .jsonutil import dumps
 from .request import DEFAULT_BODY_LIMIT, Request, decode_wsgi
 from .response import HTTP_TOKEN, Res
-from .routetable import NOT_FOUND, Miss, RouteTable
+from .routetable import NOT_FOUND, Entry, Miss, RouteTable
 from .routing import MiddlewareSpec, Route, Scope
 from .security import Keys, Tokens
 from .types import ErrorHandler, Target, WSGIApp
@@ -147,8 +147,8 @@ class Api(Scope, ErrorHandling):
         self._freeze_lock = threading.Lock()
         self._miss_target: Target = self._answer_miss
         # Routes with middleware of their own (a Router's, a folder's) → the
-        # chain of that middleware around a 405 or automatic OPTIONS answer.
-        self._route_miss_targets: dict[int, Target] = {}
+        # chain of that middleware around their automatic OPTIONS answer.
+        self._options_targets: dict[int, Target] = {}
         self._route_order: dict[int, int] = {}
         self._not_found_body = b""  # the 404 problem, rendered at freeze
         self._adapter: MapAdapter | None = None  # for url_for, bound once
@@ -309,7 +309,7 @@ class Api(Scope, ErrorHandling):
                         self._layers(route), route.handler, self._loops, _prepare(route)
                     )
                     if route.middleware:
-                        self._route_miss_targets[id(route)] = compose(
+                        self._options_targets[id(route)] = compose(
                             self._layers(route), self._answer_miss, self._loops
                         )
                 entry.target = targets[id(route)]
@@ -390,8 +390,8 @@ class Api(Scope, ErrorHandling):
             if isinstance(found, Miss):
                 req._miss = found
                 target = (
-                    self._route_miss_target(path, found.allowed)
-                    if found.allowed and self._route_miss_targets
+                    self._options_target(req, path, found.allowed)
+                    if method == "OPTIONS" and found.allowed
                     else self._miss_target
                 )
             else:
@@ -477,22 +477,29 @@ class Api(Scope, ErrorHandling):
         else:
             self._answer_miss(req, res)
 
-    def _route_miss_target(self, path: str, allowed: frozenset[str]) -> Target:
-        # A path that answers other methods: its 405 or automatic OPTIONS
-        # passes through the middleware of the route registered first for
-        # it (a protected path stays protected; a Router's cors() answers
-        # its preflights), as its own requests do.
-        routes = self._route_miss_targets
-        first: Route | None = None
-        for method in allowed:
+    def _options_target(self, req: Request, path: str, allowed: frozenset[str]) -> Target:
+        # The automatic OPTIONS of a path is a request to one of its routes,
+        # as in werkzeug and Flask (which add OPTIONS to every rule): req.route
+        # and req.params are set and the route's own middleware runs, so a
+        # Router's cors() answers its preflights.  A preflight names the
+        # method it asks about: its route; otherwise the path's route
+        # registered first.  (A 405 matches no route: only the Api's
+        # middleware sees it, as in Flask.)
+        asked = req.environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
+        methods = [asked] if asked in allowed else sorted(allowed)
+        chosen: tuple[Entry, dict[str, Any]] | None = None
+        for method in methods:
             found = self._table.match(path, method)
-            if not isinstance(found, Miss):
-                route = found[0].route
-                if first is None or self._route_order[id(route)] < self._route_order[id(first)]:
-                    first = route
-        if first is None or id(first) not in routes:
+            if isinstance(found, Miss):
+                continue
+            order = self._route_order[id(found[0].route)]
+            if chosen is None or order < self._route_order[id(chosen[0].route)]:
+                chosen = found
+        if chosen is None:
             return self._miss_target
-        return routes[id(first)]
+        entry, req.params = chosen
+        req.route = entry.route
+        return self._options_targets.get(id(entry.route), self._miss_target)
 
     def _answer_miss(self, req: Request, res: Res) -> None:
         # The terminal of the chain for paths that match no route: 404, 405,

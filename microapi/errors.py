@@ -55,9 +55,12 @@ class HTTPError(HTTPException):
         if not isinstance(status, int) or not 400 <= status <= 599:
             raise ValueError(f"HTTPError status must be an int from 400 to 599, got {status!r}")
         # PERF: werkzeug's HTTPException.__init__ inlined (-0.25 µs a raise,
-        # which every 4xx a handler raises pays): it only sets these two.
-        # Exception.__init__ is skipped too, so args stays (status, detail).
-        self.description = detail
+        # which every 4xx a handler raises pays): it only sets these two (a
+        # subclass's class-level description stays the default).
+        # Exception.__init__ is skipped too, so args keeps the positional
+        # arguments.
+        if detail is not None:
+            self.description = detail
         self.response = None
         #: The HTTP status code.
         self.code = status

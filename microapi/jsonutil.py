@@ -268,7 +268,9 @@ def _loads_stdlib(data: bytes) -> Any:
     try:
         value = _decode(text)
     except json.JSONDecodeError as exc:
-        raise JSONDecodeError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        # NOTE: json's "Invalid control character at" ends with its own "at".
+        message = exc.msg.removesuffix(" at")
+        raise JSONDecodeError(f"{message} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise JSONDecodeError(f"nesting deeper than {MAX_DEPTH} levels") from None
     except JSONDecodeError:

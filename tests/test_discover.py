@@ -335,10 +335,12 @@ def test_folder_middleware_short_circuits(api: Api, client: TestClient, tmp_path
     assert_problem(client.get("/api/private/secret"), 401)
     ok = client.get("/api/private/secret", headers={"Authorization": "Bearer yes"})
     assert ok.json == {"secret": 42}
-    # A wrong method on a protected path is the folder's to answer too.
-    assert_problem(client.delete("/api/private/secret"), 401)
-    wrong = client.delete("/api/private/secret", headers={"Authorization": "Bearer yes"})
-    assert_problem(wrong, 405)
+    # The automatic OPTIONS of a protected path is the folder's to answer too
+    # (a request to the route); a wrong method is the Api's 405.
+    assert_problem(client.options("/api/private/secret"), 401)
+    options = client.options("/api/private/secret", headers={"Authorization": "Bearer yes"})
+    assert options.status_code == 204
+    assert_problem(client.delete("/api/private/secret"), 405)
     assert client.get("/api/public").json == {"public": True}
     api.close()
 
@@ -722,3 +724,28 @@ def test_order_is_sorted(tmp_path: Path) -> None:
     api = Api()
     api.discover(tmp_path)
     assert [route.name for route in api.routes()] == ["alpha", "m.[id]", "m.index", "zeta"]
+
+
+def test_folder_middleware_sees_the_params_of_an_automatic_options(
+    api: Api, client: TestClient, tmp_path: Path
+) -> None:
+    write(
+        tmp_path,
+        {
+            "todos/[id]/_middleware.py": """
+                from microapi import HTTPError
+
+                def middleware(req, res, next):
+                    if req.params["id"] == "0":
+                        raise HTTPError(404, "no such todo")
+                    next()
+            """,
+            "todos/[id]/notes.py": "def GET(req, res):\n    return {'id': req.params['id']}\n",
+        },
+    )
+    api.discover(tmp_path)
+    assert client.get("/api/todos/7/notes").json == {"id": "7"}
+    assert client.options("/api/todos/7/notes").status_code == 204
+    assert_problem(client.options("/api/todos/0/notes"), 404)
+    assert_problem(client.delete("/api/todos/7/notes"), 405)
+    api.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
@@ -29,6 +30,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from microapi import Api, HTTPError, Request, Res
 from microapi.errors import PROBLEM_CONTENT_TYPE, to_problem
 from microapi.testing import TestClient
+from tests.helpers import assert_problem
 
 
 def test_http_error_becomes_a_problem(api: Api, client: TestClient) -> None:
@@ -609,3 +611,33 @@ def test_any_werkzeug_405_is_answered(methods: list[str], method: str) -> None:
     check_problem(response, line, 405 if clean else 500, head=method == "HEAD")
     if clean and methods:
         assert response.headers["Allow"] == allow
+
+
+class TodoNotFound(HTTPError):
+    # werkzeug's pattern: a class-level default description, kept when the
+    # constructor is given none.
+    description = "todo not found"
+
+    def __init__(self) -> None:
+        super().__init__(404)
+
+
+def test_a_subclass_default_description_is_kept(api: Api, client: TestClient) -> None:
+    assert str(TodoNotFound()) == "404 Not Found: todo not found"
+
+    def handler(req: Request, res: Res) -> None:
+        raise TodoNotFound()
+
+    api.add_route("/todo", handler)
+    assert assert_problem(client.get("/todo"), 404)["detail"] == "todo not found"
+
+
+def test_http_error_copies_with_its_extras() -> None:
+    error = HTTPError(
+        422, detail="bad", title="T", headers={"Retry-After": "1"}, errors={"a": ["x"]}
+    )
+    for clone in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
+        assert (clone.code, clone.description, clone.title) == (422, "bad", "T")
+        assert clone.headers == {"Retry-After": "1"}
+        assert clone.extensions == {"errors": {"a": ["x"]}}
+        assert str(clone) == str(error) == "422 Unprocessable Entity: bad"

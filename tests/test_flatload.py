@@ -25,6 +25,7 @@ from marshmallow import (
 from microapi import Api
 from microapi.flatload import flat_loader
 from microapi.testing import TestClient
+from tests.helpers import assert_problem
 
 
 class Todo(Schema):
@@ -200,6 +201,36 @@ def test_a_route_with_a_hooked_schema_still_runs_its_hooks() -> None:
     api = Api()
     api.add_route("/t", lambda req, res: req.body, methods=["POST"], body=Normalised)
     assert TestClient(api).post("/t", json={"title": "  x "}).json == {"title": "x"}
+
+
+class _Node(Schema):
+    name = fields.Str()
+    child = fields.Nested(lambda: _Node())
+
+
+def test_a_self_nesting_body_within_the_depth_limit_is_a_422() -> None:
+    api = Api()
+    api.add_route("/node", lambda req, res: {"ok": True}, methods=["POST"], body=_Node)
+    depth = 500
+    raw = b'{"child": ' * depth + b"{}" + b"}" * depth
+    response = TestClient(api).post("/node", data=raw, content_type="application/json")
+    assert_problem(response, 422)
+
+
+def test_form_bodies_go_through_the_fast_load() -> None:
+    class Tagged(Schema):
+        title = fields.Str(required=True)
+        tags = fields.List(fields.Str())
+        done = fields.Bool(load_default=False)
+
+    api = Api()
+    api.add_route("/todo", lambda req, res: req.body, methods=["POST"], body=Tagged)
+    client = TestClient(api)
+    ok = client.post("/todo", data={"title": "a", "tags": ["x", "y"]})
+    assert ok.json == {"title": "a", "tags": ["x", "y"], "done": False}
+    problem = assert_problem(client.post("/todo", data={"tags": "x", "zz": "1", "aa": "2"}), 422)
+    assert next(iter(problem["errors"])) == "title"
+    assert set(problem["errors"]) == {"title", "zz", "aa"}
 
 
 # --- generated schemas and inputs -------------------------------------------

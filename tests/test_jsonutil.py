@@ -13,6 +13,7 @@ import datetime
 import enum
 import itertools
 import json
+import logging
 import math
 import re
 import sys
@@ -24,10 +25,13 @@ from typing import Any, NamedTuple
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from marshmallow import Schema, fields
 from werkzeug.datastructures import MultiDict
 
-from microapi import jsonutil
+from microapi import Api, jsonutil
 from microapi.jsonutil import MAX_DEPTH, JSONDecodeError, dumps, loads
+from microapi.testing import TestClient
+from tests.helpers import assert_problem
 
 ORJSON = jsonutil.orjson
 
@@ -1088,3 +1092,75 @@ def test_orjson_short_bodies_skip_it(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_orjson_missing_means_the_standard_library(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "orjson", None)
     assert jsonutil._import_orjson() is None
+
+
+# -- through the app: the mode chosen by the module's fixture ---------------------------
+
+_PAD = b" " * 200  # past the 128-byte threshold of the orjson path
+
+
+class _TodoBody(Schema):
+    title = fields.Str(required=True)
+
+
+def test_control_characters_are_named_once_in_the_message() -> None:
+    with pytest.raises(JSONDecodeError) as info:
+        loads(b'["\x01"]')
+    assert str(info.value) == "Invalid control character at line 1 column 3"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"title": NaN}',
+        b'{"title": "x", "n": 1e999}',
+        b'{"title": "x", "n": -Infinity}',
+        b'{"title": "x", "n": 1' + b"0" * 5000 + b"}",
+        b"[" * 513 + b"]" * 513,
+        b'{"title": "\xff"}',
+        b'\xef\xbb\xbf{"title": "x"}',
+        b'{"title": "x"} x',
+        b'{"title": "x",}',
+    ],
+)
+def test_malformed_json_bodies_are_a_400(raw: bytes) -> None:
+    api = Api()
+    api.add_route("/todo", lambda req, res: req.body, methods=["POST"], body=_TodoBody)
+    response = TestClient(api).post("/todo", data=raw + _PAD, content_type="application/json")
+    assert_problem(response, 400)
+
+
+class _NaNRatio(float, enum.Enum):
+    BAD = float("nan")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": None, "b": float("nan")},
+        [None, (1.0, float("inf"))],
+        Point(None, [float("-inf")]),  # type: ignore[arg-type]
+        {"r": _NaNRatio.BAD, "n": None},
+    ],
+)
+def test_non_finite_values_are_a_logged_500_never_null(
+    value: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = Api()
+    api.add_route("/v", lambda req, res: value)
+    with caplog.at_level(logging.ERROR, logger="microapi.error"):
+        response = TestClient(api).get("/v")
+    assert_problem(response, 500)
+    assert b"null" not in response.data
+    assert any(record.levelno == logging.ERROR for record in caplog.records)
+
+
+class _Out(Schema):
+    ratio = fields.Float()
+    label = fields.Str(allow_none=True)
+
+
+def test_a_response_schema_dumping_nan_is_a_500() -> None:
+    api = Api()
+    api.add_route("/r", lambda req, res: {"ratio": float("nan"), "label": None}, response=_Out)
+    assert_problem(TestClient(api).get("/r"), 500)

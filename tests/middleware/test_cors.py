@@ -398,6 +398,29 @@ def test_a_routers_cors_answers_the_preflights_of_its_paths() -> None:
     assert actual.headers["Access-Control-Allow-Origin"] == APP
 
 
+def test_a_routers_cors_answers_its_preflight_when_another_router_shares_the_path() -> None:
+    # A guarded GET registered first, a public POST whose Router has cors():
+    # the preflight asks about POST, so the POST route's middleware answers.
+    api = Api()
+    private = Router()
+
+    @private.middleware
+    def guard(req: Request, res: Res, next: Any) -> None:
+        if req.headers.get("Authorization") != "Bearer yes":
+            raise HTTPError(401, "token required")
+        next()
+
+    private.add_route("/items", lambda req, res: [], name="list_items")
+    public = Router()
+    public.middleware(cors(origins=[APP]))
+    public.add_route("/items", lambda req, res: {}, methods=["POST"], name="add_item")
+    api.include(private)
+    api.include(public)
+    response = preflight(api, "/items", **{"Access-Control-Request-Headers": "content-type"})
+    assert response.status_code == 204
+    assert cors_headers(response)["access-control-allow-origin"] == APP
+
+
 def test_preflight_options() -> None:
     api, _ = make(
         APP,
