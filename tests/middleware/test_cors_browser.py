@@ -4,7 +4,10 @@ A page served from origin A (``http://127.0.0.1:P1``) fetches an API on
 origin B (``http://localhost:P2``); both are werkzeug servers bound to
 127.0.0.1 in threads.  The page's script writes what each ``fetch`` gave
 into the DOM, which Chromium dumps (``--dump-dom``).  The API records every
-request it receives, so the test also sees what reached the server.
+request it receives, so the test also sees what reached the server.  A
+second page, on ``http://localhost:P1`` (the same site as the API, another
+origin), shows that credentialed fetches carry the API's ``SameSite=Lax``
+cookies.
 
 Needs Debian's ``chromium`` (see :mod:`tests.browser`).
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,12 +124,12 @@ def cors_api(page_origin: str, seen: list[dict[str, Any]]) -> Api:
     return api
 
 
-def page_app(api_base: str) -> Api:
-    """The app on origin A: one page whose script fetches the API."""
+def page_app(api_base: str, cases: dict[str, str] = CASES) -> Api:
+    """The app on origin A: one page whose script runs *cases* against the API."""
     page = PAGE % {
         "api": json.dumps(api_base),
         "cases": "".join(
-            CASE % {"name": json.dumps(name), "call": call} for name, call in CASES.items()
+            CASE % {"name": json.dumps(name), "call": call} for name, call in cases.items()
         ),
     }
     app = Api()
@@ -147,23 +151,33 @@ class Browsed:
     log: str  # Chromium's console
 
 
-@pytest.fixture
-def browsed(tmp_path: Path) -> Browsed:
-    """Serve both origins, load the page in Chromium; yield what it saw."""
+def browse(
+    page_host: str,
+    make_api: Callable[[str, list[dict[str, Any]]], Api],
+    cases: dict[str, str],
+    profile: Path,
+) -> Browsed:
+    """Serve the page on *page_host* and the API on ``localhost``; run *cases* in Chromium."""
     seen: list[dict[str, Any]] = []
     answered: Answered = []
     # The API's allow-list needs the page's port and the page needs the
     # API's: start the page's server first, give it its page after.
     with served(Api(), []) as page_server:
-        page_origin = f"http://127.0.0.1:{page_server.server_port}"
-        with served(cors_api(page_origin, seen), answered) as api_server:
-            page_server.app = page_app(f"http://localhost:{api_server.server_port}")
-            result = dump_dom(f"{page_origin}/", tmp_path / "profile", budget_ms=10000)
+        page_origin = f"http://{page_host}:{page_server.server_port}"
+        with served(make_api(page_origin, seen), answered) as api_server:
+            page_server.app = page_app(f"http://localhost:{api_server.server_port}", cases)
+            result = dump_dom(f"{page_origin}/", profile, budget_ms=10000)
     found = re.search(r'<pre id="result">(.*?)</pre>', result.stdout, re.DOTALL)
     assert found is not None, result.stdout
     text = html.unescape(found[1])
     assert text != "pending", "the page's script did not finish:\n" + result.stderr
     return Browsed(json.loads(text), seen, answered, result.stderr)
+
+
+@pytest.fixture
+def browsed(tmp_path: Path) -> Browsed:
+    """The page on ``127.0.0.1`` (another site), the API on ``localhost``."""
+    return browse("127.0.0.1", cors_api, CASES, tmp_path / "profile")
 
 
 def requests_to(seen: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
@@ -241,3 +255,60 @@ def test_what_a_page_on_another_origin_may_read(browsed: Browsed) -> None:
     assert [r["method"] for r in requests_to(seen, "/foreign/todos")] == ["OPTIONS"]
     assert "Response to preflight request doesn't pass" in log
     assert len(results) == len(CASES)
+
+
+# Same site, other origin (another port of localhost): SameSite=Lax cookies
+# go with credentialed fetches, so the API sees them.
+COOKIE_CASES = {
+    "login": 'fetch(API + "/cred/login", {method: "POST", credentials: "include"})',
+    "with_cookie": 'fetch(API + "/cred/whoami", {credentials: "include"})',
+    "without_cookie": 'fetch(API + "/cred/whoami")',
+    "unreadable": 'fetch(API + "/plain/whoami", {credentials: "include"})',
+}
+
+
+def cookie_api(page_origin: str, seen: list[dict[str, Any]]) -> Api:
+    """An API that sets a session-like cookie and says which cookie it got."""
+    api = Api()
+
+    @api.middleware
+    def record(req: Request, res: Res, next: Any) -> None:
+        seen.append({"path": req.path, "sid": req.cookies.get("sid")})
+        next()
+
+    api.middleware(cors(origins=[page_origin], credentials=True), match="/cred/:path*")
+    api.middleware(cors(origins=[page_origin]), match="/plain/:path*")
+
+    @api.route("/cred/login", methods=["POST"])
+    def login(req: Request, res: Res) -> None:
+        res.cookie("sid", "s3cret").json({"ok": True})  # HttpOnly, SameSite=Lax
+
+    for prefix in ("/cred", "/plain"):
+
+        @api.route(f"{prefix}/whoami", name=f"{prefix}-whoami")
+        def whoami(req: Request, res: Res) -> None:
+            res.json({"sid": req.cookies.get("sid")})
+
+    return api
+
+
+def test_credentialed_cookies_cross_origin_on_the_same_site(tmp_path: Path) -> None:
+    browsed = browse("localhost", cookie_api, COOKIE_CASES, tmp_path / "profile")
+    results, seen = browsed.results, browsed.seen
+    assert results.pop("done") is True
+    # The cookie set by a credentialed response is stored and sent back on
+    # the next credentialed fetch, and readable with credentials=True.
+    assert results["login"]["status"] == 200
+    assert json.loads(results["with_cookie"]["body"]) == {"sid": "s3cret"}
+    # Without credentials: "include", no cookie goes (the default is
+    # same-origin only).
+    assert json.loads(results["without_cookie"]["body"]) == {"sid": None}
+    # Without cors(credentials=True) the browser sends the cookie but the
+    # page may not read the answer.
+    assert results["unreadable"] == {"error": "TypeError"}
+    assert seen == [
+        {"path": "/cred/login", "sid": None},
+        {"path": "/cred/whoami", "sid": "s3cret"},
+        {"path": "/cred/whoami", "sid": None},
+        {"path": "/plain/whoami", "sid": "s3cret"},
+    ]
