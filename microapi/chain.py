@@ -4,7 +4,9 @@ A route's chain is its applicable middleware, outermost first, around the
 handler.  It runs synchronously up to the first ``async def`` element and
 on the worker thread's event loop from there inward.  A sync middleware
 cannot block on async code it wraps, so a chain shaped async → sync →
-async is refused with a :class:`TypeError` naming the middleware.
+async is refused with a :class:`TypeError` naming the middleware, unless
+the sync middleware has an async form (:func:`before_only`: the built-in
+middleware that only works before ``next()``), which then runs there.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .pathmatch import Matcher
 from .routing import describe
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from .response import Res
     from .types import AsyncTarget, Handler, Middleware, Target
 
-__all__ = ["EventLoops", "Layer", "check_shape", "compose", "is_async"]
+__all__ = ["EventLoops", "Layer", "before_only", "check_shape", "compose", "is_async"]
 
 T = TypeVar("T")
 
@@ -41,8 +43,46 @@ def is_async(func: Callable[..., Any]) -> bool:
     )
 
 
+# The attribute holding a sync middleware's async form (see before_only).
+_ASYNC_FORM = "__microapi_async__"
+
+M = TypeVar("M", bound=Callable[..., Any])
+
+
+def before_only(middleware: M) -> M:
+    """Give a sync middleware an async form, so that it also runs inside async chains.
+
+    Only for middleware whose last act is calling ``next()`` (returning its
+    value or nothing): the async form runs the middleware with a ``next``
+    that only notes the call, then awaits the real one.  Work the middleware
+    did after ``next()`` would run before the rest of the chain, so
+    middleware with such work must not be marked.  Returns *middleware*.
+    """
+
+    async def async_form(req: Request, res: Res, next: Callable[[], Any]) -> Any:
+        called = False
+
+        def note() -> None:
+            nonlocal called
+            called = True
+
+        value = middleware(req, res, note)
+        if called:
+            return await next()
+        return value
+
+    async_form.__qualname__ = getattr(middleware, "__qualname__", "middleware")
+    setattr(middleware, _ASYNC_FORM, async_form)
+    return middleware
+
+
+def _async_form(func: Callable[..., Any]) -> Middleware | None:
+    form: Middleware | None = getattr(func, _ASYNC_FORM, None)
+    return form
+
+
 def check_shape(layers: Sequence[Layer], handler: Handler) -> None:
-    """Refuse a chain with a sync middleware between two async elements.
+    """Refuse a chain with a sync middleware (without an async form) between two async elements.
 
     :raises TypeError: naming the middleware to make ``async``.
     """
@@ -52,11 +92,12 @@ def check_shape(layers: Sequence[Layer], handler: Handler) -> None:
     first = flags.index(True)
     last = len(flags) - 1 - flags[::-1].index(True)
     for index in range(first + 1, last):
-        if not flags[index]:
+        if not flags[index] and _async_form(layers[index][0]) is None:
             raise TypeError(
                 f"middleware {describe(layers[index][0])} is sync but runs inside async "
                 f"middleware {describe(layers[first][0])} and wraps async code; "
-                "make it 'async def' and 'await next()'"
+                "make it 'async def' and 'await next()' (or, if calling next() is its "
+                "last act, wrap it in microapi.chain.before_only)"
             )
 
 
@@ -231,8 +272,14 @@ def compose(
     if async_target is None:
         return target
     first_async = flags.index(True) if True in flags else len(layers)
-    for func, matcher in reversed(layers[first_async:sync_from]):
-        async_target = _async_layer(func, matcher, async_target)
+    for (func, matcher), func_async in zip(
+        reversed(layers[first_async:sync_from]),
+        reversed(flags[first_async:sync_from]),
+        strict=True,
+    ):
+        # check_shape made sure a sync one here has an async form.
+        form = func if func_async else cast("Middleware", _async_form(func))
+        async_target = _async_layer(form, matcher, async_target)
     entry = async_target
 
     def run_on_loop(req: Request, res: Res) -> None:

@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 
 from microapi import Api, HTTPError, Request, Res, Router
+from microapi.chain import before_only
+from microapi.middleware import bearer_auth, proxy_fix, rate_limit, request_id, security_headers
 from microapi.testing import TestClient
+from tests.helpers import assert_problem
 
 
 def test_onion_in_registration_order(api: Api, client: TestClient) -> None:
@@ -255,6 +258,113 @@ def test_async_sync_async_is_refused_at_registration(api: Api) -> None:
 
     with pytest.raises(TypeError, match=r"middleware .*blocking is sync"):
         api.add_route("/x", handler)
+
+
+def test_a_before_only_sync_middleware_runs_inside_async_ones(api: Api, client: TestClient) -> None:
+    order: list[str] = []
+
+    @api.middleware
+    async def outer(req: Request, res: Res, next: Any) -> None:
+        order.append("outer")
+        await next()
+        order.append("outer after")
+
+    def guard(req: Request, res: Res, next: Any) -> Any:
+        order.append("guard")
+        if req.headers.get("X-Key") != "yes":
+            raise HTTPError(401, "no key")
+        res.set_header("X-Guarded", "1")
+        return next()
+
+    api.middleware(before_only(guard))
+
+    @api.middleware
+    async def inner(req: Request, res: Res, next: Any) -> None:
+        order.append("inner")
+        await next()
+
+    @api.route("/x")
+    async def handler(req: Request, res: Res) -> None:
+        await asyncio.sleep(0)
+        order.append("handler")
+        res.json({"ok": True})
+
+    # Its async form runs in the chain's async part, in order.
+    response = client.get("/x", headers={"X-Key": "yes"})
+    assert (response.json, response.headers["X-Guarded"]) == ({"ok": True}, "1")
+    assert order == ["outer", "guard", "inner", "handler", "outer after"]
+    order.clear()
+    # Answering without next() stops the chain, as in its sync form.
+    assert client.get("/x").status_code == 401
+    assert order == ["outer", "guard"]
+
+
+def test_a_before_only_middleware_returning_a_value_sends_it(api: Api, client: TestClient) -> None:
+    @api.middleware
+    async def outer(req: Request, res: Res, next: Any) -> None:
+        await next()
+
+    def short(req: Request, res: Res, next: Any) -> Any:
+        return {"short": True}
+
+    api.middleware(before_only(short))
+
+    @api.route("/x")
+    async def handler(req: Request, res: Res) -> None:
+        res.json({"short": False})
+
+    assert client.get("/x").json == {"short": True}
+
+
+def test_a_before_only_middleware_keeps_its_sync_form_outside_async_code(
+    api: Api, client: TestClient
+) -> None:
+    def mark(req: Request, res: Res, next: Any) -> None:
+        res.set_header("X-Mark", "1")
+        next()
+
+    assert before_only(mark) is mark
+    api.middleware(mark)
+
+    @api.route("/x")
+    def handler(req: Request, res: Res) -> None:
+        res.end()
+
+    assert client.get("/x").headers["X-Mark"] == "1"
+
+
+def test_built_in_middleware_runs_inside_async_middleware() -> None:
+    # Built-ins that work before next() only have async forms: an async
+    # middleware may wrap them around an async handler.
+    api = Api(secret_key="k" * 32)
+
+    @api.middleware
+    async def timing(req: Request, res: Res, next: Any) -> None:
+        await next()
+        res.set_header("X-Timed", "1")
+
+    api.middleware(proxy_fix())
+    api.middleware(security_headers())
+    api.middleware(request_id())
+    api.middleware(rate_limit("2/minute"))
+    api.middleware(bearer_auth())
+
+    @api.route("/me")
+    async def me(req: Request, res: Res) -> None:
+        await asyncio.sleep(0)
+        res.json({"user": req.user, "https": req.scheme == "https"})
+
+    client = TestClient(api)
+    token = api.tokens.issue({"sub": "42"})
+    forwarded = {"Authorization": f"Bearer {token}", "X-Forwarded-Proto": "https"}
+    response = client.get("/me", headers=forwarded)
+    assert response.json == {"user": {"sub": "42"}, "https": True}
+    assert response.headers["X-Timed"] == "1"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert len(response.headers["X-Request-ID"]) == 32
+    assert response.headers["RateLimit-Remaining"] == "1"
+    assert_problem(client.get("/me"), 401)  # bearer_auth answers
+    assert_problem(client.get("/me", headers=forwarded), 429)  # the third request
 
 
 def test_bad_shape_from_a_new_middleware_is_refused_and_not_kept(api: Api) -> None:

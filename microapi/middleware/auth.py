@@ -21,7 +21,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ..chain import is_async
+from ..chain import before_only, is_async
 from ..errors import HTTPError
 from ..security import ExpiredToken, InvalidToken
 
@@ -129,4 +129,4 @@ def bearer_auth(
                 req.user = user
         next()
 
-    return middleware
+    return before_only(middleware)

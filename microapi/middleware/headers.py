@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from ..chain import before_only
 from ..request import Request
 from ..response import Res, header_value
 from ..types import Middleware, Next
@@ -197,7 +198,7 @@ def security_headers(
                 headers.append(hsts)
         next()
 
-    return security_headers_middleware
+    return before_only(security_headers_middleware)
 
 
 def request_id(*, trust_header: bool = False, header: str = "X-Request-ID") -> Middleware:
@@ -230,7 +231,7 @@ def request_id(*, trust_header: bool = False, header: str = "X-Request-ID") -> M
             res._headers.append((name, req.id))
             next()
 
-        return request_id_middleware
+        return before_only(request_id_middleware)
 
     def trusting_request_id_middleware(req: Request, res: Res, next: Next) -> None:
         incoming = req.environ.get(key)
@@ -239,4 +240,4 @@ def request_id(*, trust_header: bool = False, header: str = "X-Request-ID") -> M
         res._headers.append((name, req.id))
         next()
 
-    return trusting_request_id_middleware
+    return before_only(trusting_request_id_middleware)

@@ -34,6 +34,7 @@ from typing import Any
 from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ..chain import before_only
 from ..errors import HTTPError
 from ..request import Request
 from ..response import Res
@@ -183,4 +184,4 @@ def proxy_fix(
                 raise HTTPError(400, "the forwarded host is not trusted") from None
         next()
 
-    return proxy_fix_middleware
+    return before_only(proxy_fix_middleware)

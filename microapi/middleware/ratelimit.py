@@ -23,6 +23,7 @@ from collections.abc import Callable
 from math import ceil
 from typing import Any
 
+from ..chain import before_only
 from ..errors import HTTPError
 from ..request import Request
 from ..response import Res
@@ -245,7 +246,7 @@ def rate_limit(
         return next()
 
     rate_limit_middleware.__qualname__ = f"rate_limit({limit!r})"
-    return rate_limit_middleware
+    return before_only(rate_limit_middleware)
 
 
 def _set_headers(
