@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 APP ?= examples.todos.wsgi:api
 
-.PHONY: run test lint typecheck pytest bench clean browser-deps soak fuzz
+.PHONY: run test lint typecheck pytest bench bench-deps clean browser-deps soak fuzz
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,11 +40,17 @@ pytest: $(STAMP)
 
 ## bench: in-process and gunicorn benchmarks against Falcon, Flask, Bottle, werkzeug,
 ##        bare WSGI; writes benchmarks/results/ (JSON, PNG chart, README.md), ~9 minutes
-bench: $(STAMP)
+bench: $(STAMP) bench-deps
 	mkdir -p benchmarks/results
 	$(BIN)/python -m benchmarks.inprocess --json benchmarks/results/inprocess.json
 	$(BIN)/python -m benchmarks.server --json benchmarks/results/server.json
 	$(BIN)/python -m benchmarks.chart
+
+## bench-deps: Debian's wrk, the load generator of the server mode (apt-get, as root;
+##             without it the server mode falls back to a slower Python loader)
+bench-deps:
+	@command -v wrk >/dev/null || { apt-get update && apt-get install -y wrk; } || \
+		echo "wrk not installed: the server mode uses its Python load generator"
 
 ## soak: the long load, fault and memory runs (pytest -m soak): tens of thousands of
 ##       requests through gunicorn over SQLite and PostgreSQL, and 100 000 against one
