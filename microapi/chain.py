@@ -57,6 +57,9 @@ def before_only(middleware: M) -> M:
     that only notes the call, then awaits the real one.  Work the middleware
     did after ``next()`` would run before the rest of the chain, so
     middleware with such work must not be marked.  Returns *middleware*.
+
+    :raises TypeError: for a callable that takes no attributes (a bound
+        method): wrap it in a function first.
     """
 
     async def async_form(req: Request, res: Res, next: Callable[[], Any]) -> Any:
@@ -72,7 +75,13 @@ def before_only(middleware: M) -> M:
         return value
 
     async_form.__qualname__ = getattr(middleware, "__qualname__", "middleware")
-    setattr(middleware, _ASYNC_FORM, async_form)
+    try:
+        setattr(middleware, _ASYNC_FORM, async_form)
+    except AttributeError:  # a bound method, a builtin
+        raise TypeError(
+            f"before_only() takes a function (or an object that accepts attributes), "
+            f"not {middleware!r}"
+        ) from None
     return middleware
 
 

@@ -333,6 +333,15 @@ def test_a_before_only_middleware_keeps_its_sync_form_outside_async_code(
     assert client.get("/x").headers["X-Mark"] == "1"
 
 
+def test_before_only_refuses_what_takes_no_attributes() -> None:
+    class Guard:
+        def check(self, req: Request, res: Res, next: Any) -> None:
+            next()
+
+    with pytest.raises(TypeError, match="before_only\\(\\) takes a function"):
+        before_only(Guard().check)
+
+
 def test_built_in_middleware_runs_inside_async_middleware() -> None:
     # Built-ins that work before next() only have async forms: an async
     # middleware may wrap them around an async handler.
