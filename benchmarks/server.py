@@ -605,11 +605,12 @@ def add_ratios(results: Iterable[ServerResult]) -> None:
             result.ratios["falcon"] = round(result.requests_per_s / baseline.requests_per_s, 3)
         if baseline.best_per_s:
             result.best_ratios["falcon"] = round(result.best_per_s / baseline.best_per_s, 3)
-        paired = sorted(
+        # Both ran the same trials, in the same rounds.
+        paired = [
             mine / theirs
-            for mine, theirs in zip(result.trials_per_s, baseline.trials_per_s, strict=False)
+            for mine, theirs in zip(result.trials_per_s, baseline.trials_per_s, strict=True)
             if theirs
-        )
+        ]
         if paired:
             result.paired_ratios["falcon"] = round(statistics.median(paired), 3)
 
@@ -729,7 +730,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{WARMUP_SECONDS} s warm-up, then {args.trials} trial(s) of {args.seconds} s on "
         "fresh connections, the frameworks interleaved in an order rotated every trial · "
         "median = the median trial (its latencies shown), best = the fastest trial; "
-        "vs Falcon = req/s ÷ Falcon's in the same scenario (higher is better)."
+        "vs Falcon = req/s ÷ Falcon's in the same scenario (higher is better); paired = "
+        "the median over trials of req/s ÷ Falcon's in the same trial."
     )
     facts = environment()
     print(markdown(results, facts, settings))

@@ -305,12 +305,13 @@ class Api(Scope, ErrorHandling):
             for entry in self._table.entries:
                 route = entry.route
                 if id(route) not in targets:
+                    layers = self._layers(route)
                     targets[id(route)] = compose(
-                        self._layers(route), route.handler, self._loops, _prepare(route)
+                        layers, route.handler, self._loops, _prepare(route)
                     )
                     if route.middleware:
                         self._options_targets[id(route)] = compose(
-                            self._layers(route), self._answer_miss, self._loops
+                            layers, self._answer_miss, self._loops
                         )
                 entry.target = targets[id(route)]
             self._miss_target = compose(
