@@ -4,6 +4,8 @@
 
     microapi run wsgi:api --reload          # werkzeug's dev server, restarts on changes
     microapi serve wsgi:api --workers 4     # gunicorn: gthread workers, access log
+    microapi serve wsgi:api --server granian  # granian (the granian extra)
+    microapi serve wsgi:api -- --max-requests 1000   # options for the server itself
     microapi routes wsgi:api                # methods, path, name, handler, middleware
     microapi routes wsgi:api --json
     microapi openapi wsgi:api --output openapi.json
@@ -36,18 +38,10 @@ from typing import Any
 from . import __version__
 from .app import Api
 from .routing import Route, describe
+from .servers import ACCESS_LOG_FORMAT, SERVERS, ServeOptions, ServerUnavailable, serve
 from .types import WSGIApp
 
 __all__ = ["ACCESS_LOG_FORMAT", "main"]
-
-#: gunicorn's access log format for ``microapi serve``: the combined log
-#: format, the duration in milliseconds, and the response's ``X-Request-ID``
-#: (``-`` until the ``request_id()`` middleware is installed).  Reuse it as
-#: ``access_log_format`` when configuring gunicorn yourself.
-ACCESS_LOG_FORMAT = (
-    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms '
-    "request_id=%({x-request-id}o)s"
-)
 
 # The order methods are listed in, rather than alphabetical.
 _METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -250,37 +244,40 @@ def _failed_app(message: str) -> WSGIApp:
     return failed
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+def load_app(spec: str) -> WSGIApp:
+    """Import ``APP`` (``MODULE:NAME``, factories called) and check it is a WSGI app.
 
-    # NOTE: APP is imported here, before gunicorn forks (``preload_app``), so
+    :raises _CliError: the spec is wrong or the app cannot be loaded.
+    """
+    return _wsgi(_load(spec), spec)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # NOTE: APP is imported here, in the master, before the server forks, so
     # that a bad APP is one clear line and exit 2 rather than workers failing
     # to boot; workers share the loaded code.  Open connections after the
     # fork (lazily), not at import time.
-    app = _wsgi(_load(args.app), args.app)
-    options = {
-        "bind": args.bind or ["127.0.0.1:8000"],
-        "workers": args.workers or _default_workers(),
-        "worker_class": "gthread",
-        "threads": args.threads,
-        "timeout": args.timeout,
-        "accesslog": "-",
-        "access_log_format": ACCESS_LOG_FORMAT,
-        "preload_app": True,
-    }
-
-    class Server(BaseApplication):  # type: ignore[misc]
-        """gunicorn through its application API, configured from *options*."""
-
-        def load_config(self) -> None:
-            for key, value in options.items():
-                self.cfg.set(key, value)
-
-        def load(self) -> WSGIApp:
-            return app
-
-    Server(prog="microapi serve").run()
-    return 0
+    app = load_app(args.app)
+    given = {"bind": args.bind, "workers": args.workers, "threads": args.threads}
+    given |= {"timeout": args.timeout, "log_level": args.log_level}
+    options = ServeOptions(
+        binds=tuple(args.bind or ["127.0.0.1:8000"]),
+        workers=args.workers or _default_workers(),
+        threads=args.threads or 2,
+        timeout=args.timeout or 30,
+        log_level=args.log_level or "info",
+        access_log=not args.no_access_log,
+        config=args.config,
+        extra=tuple(args.server_args),
+        explicit=frozenset(
+            {"loglevel" if key == "log_level" else key for key, value in given.items() if value}
+            | ({"accesslog"} if args.no_access_log else set())
+        ),
+    )
+    try:
+        return serve(args.server, args.app, app, options)
+    except (ServerUnavailable, ValueError) as exc:
+        raise _CliError(str(exc)) from None
 
 
 def _default_workers() -> int:
@@ -369,6 +366,7 @@ examples.hello.wsgi:api, or a factory: 'myapp:create_api()'.
 examples:
   microapi run wsgi:api --reload
   microapi serve wsgi:api --bind 0.0.0.0:8000 --workers 4
+  microapi serve wsgi:api --server granian -- --backpressure 64
   microapi routes wsgi:api --json
   microapi openapi wsgi:api --output openapi.json
 """
@@ -413,18 +411,28 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
-        help="serve with gunicorn (production)",
+        help="serve with gunicorn or granian (production)",
         description=(
-            "Serve with gunicorn: gthread workers, an access log on stdout with the "
-            "X-Request-ID response header (set by the request_id() middleware)."
+            "Serve with a production server: gunicorn (default; gthread workers) or granian "
+            "(pip install the granian extra), the same options meaning the same on both, "
+            "and an access log on stdout with the X-Request-ID response header (set by the "
+            "request_id() middleware). Options after -- go to the server untouched."
         ),
+        usage="%(prog)s [options] APP [-- SERVER OPTIONS]",
     )
     serve.add_argument("app", metavar="APP", help=_APP_HELP)
+    serve.add_argument(
+        "--server",
+        choices=SERVERS,
+        default=SERVERS[0],
+        help="the server (default: %(default)s)",
+    )
     serve.add_argument(
         "--bind",
         action="append",
         metavar="HOST:PORT",
-        help="address to listen on, repeatable (default: 127.0.0.1:8000)",
+        help="address to listen on: HOST:PORT, [IPv6]:PORT or unix:PATH; repeatable on "
+        "gunicorn, one on granian (default: 127.0.0.1:8000)",
     )
     serve.add_argument(
         "--workers",
@@ -433,14 +441,30 @@ def _parser() -> argparse.ArgumentParser:
         help="worker processes (default: $WEB_CONCURRENCY, else 2 x cores + 1)",
     )
     serve.add_argument(
-        "--threads", type=_positive, default=2, metavar="T", help="threads per worker (default: 2)"
+        "--threads",
+        type=_positive,
+        metavar="T",
+        help="threads per worker that run the app (default: 2)",
     )
     serve.add_argument(
         "--timeout",
         type=_positive,
-        default=30,
         metavar="S",
-        help="restart a worker silent for S seconds (default: 30)",
+        help="seconds a worker has to finish its requests after SIGTERM; gunicorn also "
+        "restarts a worker silent for S seconds (default: 30)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error", "critical"),
+        help="the server's log level (default: info)",
+    )
+    serve.add_argument("--no-access-log", action="store_true", help="no access line per request")
+    serve.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        help="a gunicorn config file (gunicorn.conf.py); its settings lose to the options "
+        "given here",
     )
     serve.set_defaults(handler=_serve)
 
@@ -485,10 +509,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     :returns: ``0`` on success, ``2`` for usage errors and an ``APP`` that
         cannot be loaded, ``1`` when an output file cannot be written.
     """
+    words = list(sys.argv[1:] if argv is None else argv)
+    # NOTE: everything after the first -- belongs to the server (serve only).
+    passed = words[words.index("--") + 1 :] if "--" in words else []
+    words = words[: words.index("--")] if "--" in words else words
     try:
-        args = _parser().parse_args(argv)
+        args = _parser().parse_args(words)
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else 0
+    if args.command != "serve" and "--" in (argv if argv is not None else sys.argv[1:]):
+        _error(f"{args.command} takes no server options after --")
+        return 2
+    args.server_args = passed
     # NOTE: APP is found relative to where the command runs, as with
     # gunicorn and ``flask run``; the console script's own directory is not.
     cwd = os.getcwd()

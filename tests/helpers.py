@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,13 +47,87 @@ def stop(process: subprocess.Popen[Any]) -> None:
         process.wait(timeout=10)
 
 
-@contextmanager
-def gunicorn(
-    app: str, runtime_dir: Path, *options: str, env: dict[str, str] | None = None
-) -> Iterator[tuple[str, int]]:
-    """Run real gunicorn (2 gthread workers) on a free 127.0.0.1 port; stop it after.
+#: The production servers every real-server test runs on (``microapi serve --server``).
+SERVERS = ("gunicorn", "granian")
 
-    Yields ``(host, port)``, read from gunicorn's "Listening at" line.
+#: The log line each server writes when a worker is ready to serve.
+_WORKER_READY = {"gunicorn": "Booting worker with pid", "granian": "Started worker-"}
+
+
+@dataclass
+class Served:
+    """A running ``microapi serve``: its process, address and log (bounded).
+
+    Unpacks as ``host, port``.
+    """
+
+    server: str
+    process: subprocess.Popen[str]
+    host: str
+    port: int
+    log: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.host, self.port))
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """``(host, port)``."""
+        return self.host, self.port
+
+    def text(self) -> str:
+        """What the server has written so far (server log and access log)."""
+        return "".join(self.log)
+
+    def workers(self) -> set[int]:
+        """The pids of the master's live children (its workers)."""
+        pid = self.process.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return set()
+        return {int(child) for child in children if _is_alive(int(child))}
+
+    def wait_for_workers(
+        self, count: int, exclude: AbstractSet[int] = frozenset(), wait: float = 30
+    ) -> set[int]:
+        """Wait (bounded) until *count* workers not in *exclude* run; return them."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            workers = self.workers()
+            if len(workers) == count and not workers & exclude:
+                return workers
+            time.sleep(0.05)
+        raise AssertionError(
+            f"{self.server} has workers {self.workers()}, wanted {count}, none of {set(exclude)}"
+        )
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie is a dead worker not yet reaped
+
+
+@contextmanager
+def serving(
+    app: str,
+    runtime_dir: Path,
+    server: str = "gunicorn",
+    *server_options: str,
+    workers: int = 2,
+    threads: int = 2,
+    options: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> Iterator[Served]:
+    """Run ``microapi serve APP --server SERVER`` on a free 127.0.0.1 port; stop it after.
+
+    *options* are ``microapi serve`` options; *server_options* go to the
+    server after ``--``.  Returns when every worker is ready; the log
+    (server and access lines) is drained all along, so a chatty server
+    never blocks on a full pipe.
     """
     environ = {
         **os.environ,
@@ -60,36 +135,57 @@ def gunicorn(
         # gunicorn ≥ 25 opens a control socket under $XDG_RUNTIME_DIR (else ~/.gunicorn).
         "XDG_RUNTIME_DIR": str(runtime_dir),
     }
-    command = [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "--workers", "2"]
-    command += ["--worker-class", "gthread", "--threads", "2", *options, app]
-    process = subprocess.Popen(command, cwd=ROOT, env=environ, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    deadline = time.monotonic() + 20
-    port = None
-    seen = []
-    while port is None and time.monotonic() < deadline:
-        line = process.stderr.readline()
-        seen.append(line)
-        if match := re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", line):
-            port = int(match[1])
-        elif not line and process.poll() is not None:
-            break
-    # Keep reading the log, so that a chatty server never fills the pipe
-    # (64 KiB) and blocks; the thread ends at EOF, when gunicorn exits.
-    drain = threading.Thread(target=_drain, args=(process.stderr,), daemon=True)
-    drain.start()
+    port = free_port()
+    command = [sys.executable, "-m", "microapi", "serve", app, "--server", server]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    command += ["--threads", str(threads), *options]
+    if server_options:
+        command += ["--", *server_options]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    served = Served(server, process, "127.0.0.1", port)
+    reader = threading.Thread(target=_keep, args=(process, served.log), daemon=True)
+    reader.start()
     try:
-        assert port is not None, "gunicorn did not start:\n" + "".join(seen)
-        yield "127.0.0.1", port
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            ready = sum(_WORKER_READY[server] in line for line in list(served.log))
+            if ready >= workers and _accepts(port):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"{server} did not start: {command}\n" + served.text())
+        yield served
     finally:
         stop(process)
-        drain.join(timeout=10)
-        process.stderr.close()
+        reader.join(timeout=10)
+        assert process.stdout is not None
+        process.stdout.close()
 
 
-def _drain(stream: IO[str]) -> None:
-    for _ in stream:
-        pass
+def gunicorn(
+    app: str, runtime_dir: Path, *options: str, env: dict[str, str] | None = None
+) -> AbstractContextManager[Served]:
+    """``microapi serve APP`` on gunicorn; *options* are ``microapi serve`` options."""
+    return serving(app, runtime_dir, "gunicorn", options=options, env=env)
+
+
+def _keep(process: subprocess.Popen[str], log: list[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        if len(log) < 100_000:  # bounded: a few MB at most
+            log.append(line)
+
+
+def _accepts(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _redis_server_binary() -> Path:

@@ -883,11 +883,11 @@ def test_end_to_end_over_real_sockets(upstream: Upstream) -> None:
         assert time.monotonic() - start < 2
 
 
-def test_a_hanging_upstream_is_504_under_gunicorn(tmp_path: Path) -> None:
-    """Real gunicorn workers, an upstream that accepts and never answers."""
+def test_a_hanging_upstream_is_504_under_a_server(tmp_path: Path, server_name: str) -> None:
+    """Real server workers, an upstream that accepts and never answers."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.helpers import gunicorn
+    from tests.helpers import serving
 
     def get(port: int) -> tuple[int, bytes, float]:
         start = time.monotonic()
@@ -902,7 +902,7 @@ def test_a_hanging_upstream_is_504_under_gunicorn(tmp_path: Path) -> None:
         hanging.listen(64)  # the kernel completes the handshakes; nothing ever reads
         url = f"http://127.0.0.1:{hanging.getsockname()[1]}/v1?key={SECRET}"
         app = f"tests.test_proxy:proxy_api({url!r}, timeout=0.5)"
-        with gunicorn(app, tmp_path) as (_, port), ThreadPoolExecutor(8) as pool:
+        with serving(app, tmp_path, server_name) as (_, port), ThreadPoolExecutor(8) as pool:
             answers = [get(port), get(port)]  # one per worker, each warmed up
             # Twice the 2 workers x 2 threads: the hung calls do not wedge them.
             answers += pool.map(get, [port] * 8)

@@ -29,7 +29,7 @@ from microapi.security import (
     new_csrf_secret,
 )
 from microapi.testing import TestClient
-from tests.helpers import assert_problem, gunicorn
+from tests.helpers import assert_problem, serving
 
 # -- keys -----------------------------------------------------------------------------
 
@@ -387,7 +387,9 @@ def private(req, res):
 """
 
 
-def test_gunicorn_workers_share_the_key_from_the_environment(tmp_path: Path) -> None:
+def test_server_workers_share_the_key_from_the_environment(
+    tmp_path: Path, server_name: str
+) -> None:
     (tmp_path / "h3_security_app.py").write_text(APP)
     key = "a-key-from-the-environment"
     token = Api(secret_key=key).tokens.issue({"sub": "ann"})
@@ -403,9 +405,8 @@ def test_gunicorn_workers_share_the_key_from_the_environment(tmp_path: Path) -> 
             with error:
                 return error.code, json.loads(error.read())
 
-    env = {"MICROAPI_SECRET_KEY": key}
-    options = ("--pythonpath", str(tmp_path))
-    with gunicorn("h3_security_app:api", tmp_path, *options, env=env) as (host, port):
+    env = {"MICROAPI_SECRET_KEY": key, "PYTHONPATH": str(tmp_path)}
+    with serving("h3_security_app:api", tmp_path, server_name, env=env) as (host, port):
         base = f"http://{host}:{port}"
         assert call(f"{base}/login", "POST", {}) == (200, {"ok": True})
         csrf_value = next(cookie.value for cookie in jar if cookie.name == "csrf_token")

@@ -16,7 +16,7 @@ from werkzeug.test import create_environ, run_wsgi_app
 from microapi import Api, Request, Res
 from microapi.middleware import proxy_fix, request_id, security_headers
 from microapi.testing import TestClient, TestResponse
-from tests.helpers import assert_problem, gunicorn
+from tests.helpers import assert_problem, serving
 
 HSTS = "Strict-Transport-Security"
 SPOOFED = {
@@ -72,7 +72,7 @@ def cookie_flags(response: Any) -> dict[str, bool]:
 
 
 def gunicorn_api(with_proxy_fix: bool) -> Api:
-    """The app real gunicorn serves in the tests below."""
+    """The app the real servers serve in the tests below."""
     middleware = [proxy_fix()] if with_proxy_fix else []
     return forwarded_api(*middleware, security_headers())
 
@@ -356,7 +356,7 @@ def test_the_client_address_is_werkzeugs(
     assert PeerClient(api).get("/", headers=headers).json == json.loads(expected.data)
 
 
-# -- behind real gunicorn ----------------------------------------------------------
+# -- behind real servers -----------------------------------------------------------
 
 
 def ask(address: tuple[str, int], headers: dict[str, str]) -> tuple[dict[str, Any], Any]:
@@ -370,20 +370,28 @@ def ask(address: tuple[str, int], headers: dict[str, str]) -> tuple[dict[str, An
 
 
 @pytest.mark.parametrize(
-    ("with_proxy_fix", "allow_ips", "client", "scheme"),
+    ("server", "with_proxy_fix", "server_options", "client", "scheme"),
     [
-        (False, "192.0.2.1", "127.0.0.1", "http"),
-        (True, "192.0.2.1", "198.51.100.7", "https"),
+        ("gunicorn", False, ("--forwarded-allow-ips", "192.0.2.1"), "127.0.0.1", "http"),
+        ("gunicorn", True, ("--forwarded-allow-ips", "192.0.2.1"), "198.51.100.7", "https"),
         # NOTE: gunicorn itself applies X-Forwarded-Proto from the peers in
         # --forwarded-allow-ips (127.0.0.1 by default), proxy_fix or not.
-        (False, "127.0.0.1", "127.0.0.1", "https"),
+        ("gunicorn", False, ("--forwarded-allow-ips", "127.0.0.1"), "127.0.0.1", "https"),
+        # granian never reads X-Forwarded-*: only proxy_fix does.
+        ("granian", False, (), "127.0.0.1", "http"),
+        ("granian", True, (), "198.51.100.7", "https"),
     ],
 )
-def test_behind_real_gunicorn(
-    with_proxy_fix: bool, allow_ips: str, client: str, scheme: str, tmp_path: Path
+def test_behind_real_servers(
+    server: str,
+    with_proxy_fix: bool,
+    server_options: tuple[str, ...],
+    client: str,
+    scheme: str,
+    tmp_path: Path,
 ) -> None:
     app = f"tests.middleware.test_proxy_fix:gunicorn_api({with_proxy_fix})"
-    with gunicorn(app, tmp_path, "--forwarded-allow-ips", allow_ips) as address:
+    with serving(app, tmp_path, server, *server_options) as address:
         body, headers = ask(
             address,
             {"X-Forwarded-For": "evil, 198.51.100.7", "X-Forwarded-Proto": "https"},

@@ -1,4 +1,4 @@
-"""microapi.middleware.rate_limit: behaviour in process, exactness and faults under gunicorn."""
+"""microapi.middleware.rate_limit: behaviour in process, exactness and faults under real servers."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from marshmallow import Schema, fields
+from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
 
 from microapi import Api, HTTPError, Request, Res
@@ -33,7 +34,7 @@ from microapi.middleware import (
 from microapi.middleware.ratelimit import parse_limit
 from microapi.testing import TestClient
 from microapi.types import Next
-from tests.helpers import assert_problem, free_port, gunicorn, redis_server
+from tests.helpers import assert_problem, free_port, redis_server, serving
 
 
 class Clock:
@@ -579,7 +580,7 @@ def test_a_locked_database_is_one_outage_then_recovery(
     assert "is available again" in infos[0]
 
 
-# -- real gunicorn ------------------------------------------------------------------------
+# -- real servers ------------------------------------------------------------------------
 
 APP = "tests.middleware.ratelimit_app:api"
 
@@ -588,7 +589,7 @@ APP = "tests.middleware.ratelimit_app:api"
 class Reply:
     status: int
     worker: str | None
-    headers: dict[str, str]
+    headers: Mapping[str, str]
 
 
 def get(address: tuple[str, int], path: str, client: str = "-") -> Reply:
@@ -597,7 +598,9 @@ def get(address: tuple[str, int], path: str, client: str = "-") -> Reply:
         connection.request("GET", path, headers={"X-Client": client, "Connection": "close"})
         response = connection.getresponse()
         response.read()
-        return Reply(response.status, response.getheader("X-Worker"), dict(response.getheaders()))
+        # NOTE: Headers ignores case: granian sends names in lower case.
+        headers = Headers(response.getheaders())
+        return Reply(response.status, response.getheader("X-Worker"), headers)
     finally:
         connection.close()
 
@@ -636,28 +639,37 @@ def assert_exact(replies: list[Reply], limit: int) -> None:
     assert remaining == list(range(limit))  # every count was seen exactly once
 
 
-def serve(tmp_path: Path, env: dict[str, str], *options: str) -> Any:
-    env = {"RL_LIMIT": "100/hour", "RL_SCOPE": tmp_path.name, **env}
+#: Server options that spread 32 concurrent clients over the workers instead
+#: of all landing on the quickest one.
+SPREAD = {
     # NOTE: a gthread worker accepts connections until it holds
-    # --worker-connections of them; at 4, 32 concurrent clients must spread
-    # over the workers instead of all landing on the quickest one.
-    spread = ("--worker-connections", "4")
-    return gunicorn(APP, tmp_path, "--workers", "4", "--threads", "4", *spread, *options, env=env)
+    # --worker-connections of them.
+    "gunicorn": ("--worker-connections", "4"),
+    # NOTE: granian's workers take requests while they have fewer than
+    # --backpressure in progress.
+    "granian": ("--backpressure", "4"),
+}
 
 
-def test_sqlite_store_is_exact_across_gunicorn_workers(tmp_path: Path) -> None:
+def serve(tmp_path: Path, env: dict[str, str], server: str) -> Any:
+    env = {"RL_LIMIT": "100/hour", "RL_SCOPE": tmp_path.name, **env}
+    return serving(APP, tmp_path, server, *SPREAD[server], workers=4, threads=4, env=env)
+
+
+def test_sqlite_store_is_exact_across_server_workers(tmp_path: Path, server_name: str) -> None:
     env = {"RL_STORE": "sqlite", "RL_SQLITE_PATH": str(tmp_path / "db" / "limits.db")}
-    # --preload and RL_WARM: the master opens a connection before forking.
-    with serve(tmp_path, {**env, "RL_WARM": "1"}, "--preload") as address:
+    # RL_WARM: the master opens a connection before forking (microapi serve
+    # imports the app there).
+    with serve(tmp_path, {**env, "RL_WARM": "1"}, server_name) as address:
         replies = burst(address, "/limited")
     assert_exact(replies, 100)
     assert len({reply.worker for reply in replies}) >= 2
 
 
-def test_redis_store_is_exact_across_gunicorn_workers(tmp_path: Path) -> None:
+def test_redis_store_is_exact_across_server_workers(tmp_path: Path, server_name: str) -> None:
     with (
         redis_server(tmp_path) as redis,
-        serve(tmp_path, {"RL_STORE": "redis", "RL_REDIS_URL": redis.url}) as address,
+        serve(tmp_path, {"RL_STORE": "redis", "RL_REDIS_URL": redis.url}, server_name) as address,
     ):
         replies = burst(address, "/limited")
     assert_exact(replies, 100)
@@ -672,12 +684,14 @@ def logged(path: Path, level: str, scope: str) -> Counter[str]:
     )
 
 
-def test_redis_outage_under_gunicorn_fails_open_or_closed_then_recovers(tmp_path: Path) -> None:
+def test_redis_outage_under_a_server_fails_open_or_closed_then_recovers(
+    tmp_path: Path, server_name: str
+) -> None:
     log = tmp_path / "ratelimit.log"
     scope = tmp_path.name
     with redis_server(tmp_path) as redis:
         env = {"RL_STORE": "redis", "RL_REDIS_URL": redis.url, "RL_LIMIT": "10/hour"}
-        with serve(tmp_path, {**env, "RL_LOG": str(log)}) as address:
+        with serve(tmp_path, {**env, "RL_LOG": str(log)}, server_name) as address:
             # Up: limiting.
             assert [get(address, "/open", "a").status for _ in range(12)] == [200] * 10 + [429] * 2
 
@@ -692,7 +706,7 @@ def test_redis_outage_under_gunicorn_fails_open_or_closed_then_recovers(tmp_path
                 "application/problem+json"
             }
 
-            redis.start()  # same port, no gunicorn restart
+            redis.start()  # same port, no server restart
             deadline = time.monotonic() + 10
             probe = get(address, "/open", "probe")
             while "RateLimit-Limit" not in probe.headers and time.monotonic() < deadline:

@@ -32,6 +32,13 @@ SLOW_CLIENTS = 20
 THREADS = 32
 
 
+#: What each server logs when a worker was killed.
+REPLACED = {
+    "gunicorn": lambda pid: f"Worker (pid:{pid}) was sent SIGKILL!",
+    "granian": lambda pid: "Unexpected exit from worker-",
+}
+
+
 def sqlite_env(path: Path) -> dict[str, str]:
     """The environment that points the todos example at the SQLite file *path*."""
     return {"DATABASE_URL": f"sqlite:///{path}"}
@@ -48,11 +55,13 @@ def assert_database(load: Load, path: Path) -> None:
 # -- a worker dies ---------------------------------------------------------------------
 
 
-def test_a_killed_worker_is_replaced_and_no_acknowledged_write_is_lost(tmp_path: Path) -> None:
+def test_a_killed_worker_is_replaced_and_no_acknowledged_write_is_lost(
+    tmp_path: Path, server_name: str
+) -> None:
     path = tmp_path / "todos.db"
     requests = 400
     app = "examples.todos.wsgi:api"
-    with serve(app, tmp_path / "run", "--preload", env=sqlite_env(path)) as server:
+    with serve(app, tmp_path / "run", server_name, env=sqlite_env(path)) as server:
         before = server.wait_for_workers(4)
         with Load(server.address, clients=8, requests=requests, seconds=120) as load:
             load.wait_until_sent(800)
@@ -85,8 +94,8 @@ def test_a_killed_worker_is_replaced_and_no_acknowledged_write_is_lost(tmp_path:
     for failure in failures:
         after_stop = failure.at - stopped_at
         print(f"  {failure.op} on port {failure.port}: {failure.error} {after_stop:.2f} s after")
-    # gunicorn replaced the killed worker, and only it.
-    assert f"Worker (pid:{victim}) was sent SIGKILL!" in log
+    # The server replaced the killed worker, and only it.
+    assert REPLACED[server_name](victim) in log, log
     assert victim not in after
     assert len(after - before) == 1
     # Only the connections the killed worker held broke, each once, after the
@@ -141,11 +150,13 @@ def get(address: tuple[str, int], path: str) -> int:
         connection.close()
 
 
-def test_sqlite_write_contention_waits_or_is_503_never_500(tmp_path: Path) -> None:
+def test_sqlite_write_contention_waits_or_is_503_never_500(
+    tmp_path: Path, server_name: str
+) -> None:
     path = tmp_path / "todos.db"
     app = f"examples.todos.tests.load:todos_app('sqlite:///{path}', {BUSY_TIMEOUT})"
     # 8 threads per worker: a request never queues behind writers that wait.
-    with serve(app, tmp_path / "run", "--preload", "--threads", "8") as server:
+    with serve(app, tmp_path / "run", server_name, threads=8) as server:
         with Load(server.address, clients=8, requests=100_000, seconds=60, allow_503=True) as load:
             load.wait_until_sent(200)
             # Held for less than the busy timeout: writers wait, then succeed.
@@ -224,12 +235,10 @@ def trickle(sockets: list[socket.socket], stop: threading.Event, errors: list[st
                 errors.append(f"slow connection {n}: {exc!r}")
 
 
-def test_slow_clients_do_not_starve_the_others(tmp_path: Path) -> None:
+def test_slow_clients_do_not_starve_the_others(tmp_path: Path, server_name: str) -> None:
     path = tmp_path / "todos.db"
-    options = ("--preload", "--threads", str(THREADS))
-    with serve(
-        "examples.todos.wsgi:api", tmp_path / "run", *options, env=sqlite_env(path)
-    ) as server:
+    app = "examples.todos.wsgi:api"
+    with serve(app, tmp_path / "run", server_name, threads=THREADS, env=sqlite_env(path)) as server:
         sockets = open_slow_connections(server.address, SLOW_CLIENTS)
         stop = threading.Event()
         errors: list[str] = []

@@ -69,11 +69,11 @@ def rows_of(url: str) -> dict[int, tuple[str, bool]]:
     return postgres_rows(url)
 
 
-def crud_load(url: str, runtime: Path, requests: int) -> None:
+def crud_load(url: str, runtime: Path, requests: int, server_name: str = "gunicorn") -> None:
     """Run the CRUD mix under 4 workers; check every answer and the database."""
-    # --preload, as `microapi serve` does: each worker makes its own engine.
+    # `microapi serve` imports the app before the fork: each worker makes its own engine.
     with serve(
-        "examples.todos.wsgi:api", runtime, "--preload", env={"DATABASE_URL": url}
+        "examples.todos.wsgi:api", runtime, server_name, env={"DATABASE_URL": url}
     ) as server:
         with Load(server.address, clients=CLIENTS, requests=requests, seconds=600) as load:
             pass
@@ -102,8 +102,8 @@ def crud_load(url: str, runtime: Path, requests: int) -> None:
     assert "Traceback" not in log
 
 
-def test_crud_load(database_url: str, tmp_path: Path) -> None:
-    crud_load(database_url, tmp_path / "run", REQUESTS)
+def test_crud_load(database_url: str, tmp_path: Path, server_name: str) -> None:
+    crud_load(database_url, tmp_path / "run", REQUESTS, server_name)
 
 
 @pytest.mark.soak
@@ -120,7 +120,7 @@ def test_worker_memory_does_not_grow(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'todos.db'}"
     app = f"examples.todos.tests.load:hello_and_todos({url!r})"
     per_client = MEMORY_REQUESTS // 4
-    with serve(app, tmp_path / "run", "--preload", "--workers", "1") as server:
+    with serve(app, tmp_path / "run", workers=1) as server:
         (worker,) = server.workers()
         samples: list[tuple[int, int]] = []
         with Load(server.address, clients=4, requests=per_client, seconds=900, mix="read") as load:

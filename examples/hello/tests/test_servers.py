@@ -1,4 +1,4 @@
-"""The hello example under real gunicorn processes on 127.0.0.1."""
+"""The hello example under real servers (gunicorn and granian) on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import gunicorn
+from tests.helpers import SERVERS, serving
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """Start gunicorn on a free port (port 0) and stop it afterwards."""
-    with gunicorn("examples.hello.wsgi:api", tmp_path_factory.mktemp("gunicorn")) as address:
-        yield address
+@pytest.fixture(scope="module", params=SERVERS)
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, int]]:
+    """Start each server in turn on a free port and stop it afterwards."""
+    with serving(
+        "examples.hello.wsgi:api", tmp_path_factory.mktemp("server"), request.param
+    ) as served:
+        yield served.address
 
 
 def test_hello_over_http(server: tuple[str, int]) -> None:

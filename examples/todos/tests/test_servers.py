@@ -1,43 +1,51 @@
-"""The todos example under real gunicorn workers, over a SQLite file."""
+"""The todos example under real server workers (gunicorn and granian), over a SQLite file."""
 
 from __future__ import annotations
 
 import http.client
 import json
+from email.message import Message
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import gunicorn
+from tests.helpers import SERVERS, serving
 
 
-@pytest.fixture(scope="module")
-def database_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The SQLite file the server uses (created by its first request)."""
-    return tmp_path_factory.mktemp("todos-db") / "todos.db"
-
-
-@pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, database_path: Path
-) -> Iterator[tuple[str, int]]:
-    """Start gunicorn (2 workers, app preloaded) on a free port; stop it after."""
-    # --preload, as `microapi serve` does: the app is imported before the
-    # fork, so each worker must make its own engine.
-    with gunicorn(
+@pytest.fixture(scope="module", params=SERVERS)
+def server_and_database(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[tuple[str, int], Path]]:
+    """Each server in turn (2 workers) on a free port over a new SQLite file; stopped after."""
+    # `microapi serve` imports the app before the fork, so each worker must
+    # make its own engine.
+    path = tmp_path_factory.mktemp("todos-db") / "todos.db"
+    with serving(
         "examples.todos.wsgi:api",
-        tmp_path_factory.mktemp("gunicorn"),
-        "--preload",
-        env={"DATABASE_URL": f"sqlite:///{database_path}"},
-    ) as address:
-        yield address
+        tmp_path_factory.mktemp("server"),
+        request.param,
+        env={"DATABASE_URL": f"sqlite:///{path}"},
+    ) as served:
+        yield served.address, path
+
+
+@pytest.fixture
+def server(server_and_database: tuple[tuple[str, int], Path]) -> tuple[str, int]:
+    """The server's address."""
+    return server_and_database[0]
+
+
+@pytest.fixture
+def database_path(server_and_database: tuple[tuple[str, int], Path]) -> Path:
+    """The SQLite file the server uses (created by its first request)."""
+    return server_and_database[1]
 
 
 def request(
     server: tuple[str, int], method: str, path: str, body: Any = None
-) -> tuple[int, dict[str, str], Any]:
+) -> tuple[int, Message, Any]:
     """One request on a new connection (so both workers get some)."""
     connection = http.client.HTTPConnection(*server, timeout=10)
     try:
@@ -46,7 +54,8 @@ def request(
         connection.request(method, path, body=payload, headers=headers)
         response = connection.getresponse()
         data = response.read()
-        return response.status, dict(response.getheaders()), json.loads(data) if data else None
+        # NOTE: response.headers ignores case: granian sends names in lower case.
+        return response.status, response.headers, json.loads(data) if data else None
     finally:
         connection.close()
 

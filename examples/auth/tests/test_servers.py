@@ -1,4 +1,4 @@
-"""The auth example under real gunicorn: a token issued by one worker works on every worker."""
+"""The auth example under real servers: a token issued by one worker works on every worker."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import gunicorn
+from tests.helpers import serving
 
 
 def call(address: tuple[str, int], method: str, path: str, body: Any = None, **headers: str) -> Any:
@@ -23,13 +23,14 @@ def call(address: tuple[str, int], method: str, path: str, body: Any = None, **h
         connection.close()
 
 
-def test_register_login_and_me_across_workers(tmp_path: Path) -> None:
+def test_register_login_and_me_across_workers(tmp_path: Path, server_name: str) -> None:
     env = {
         "AUTH_DATABASE": str(tmp_path / "auth.db"),
         "AUTH_LIMITS_DATABASE": str(tmp_path / "limits.db"),
         "MICROAPI_SECRET_KEY": "gunicorn test key",
     }
-    with gunicorn("examples.auth.wsgi:api", tmp_path, "--workers", "3", env=env) as address:
+    app = "examples.auth.wsgi:api"
+    with serving(app, tmp_path, server_name, workers=3, env=env) as address:
         user = {"email": "ada@example.com", "name": "Ada", "password": "correct horse"}
         assert call(address, "POST", "/api/register", user)[0] == 201
         credentials = {"email": user["email"], "password": user["password"]}
