@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
-from email.message import Message
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
