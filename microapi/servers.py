@@ -160,6 +160,24 @@ def _serve_gunicorn(app: WSGIApp, options: ServeOptions) -> int:
         def load(self) -> WSGIApp:
             return app
 
+        def run(self) -> None:
+            from gunicorn.app import base  # type: ignore[import-untyped]
+            from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
+
+            class GracefulArbiter(Arbiter):  # type: ignore[misc]
+                """A master that stops gracefully on SIGINT too, as granian does."""
+
+                def handle_int(self) -> None:
+                    # NOTE: gunicorn's quick stop (SIGQUIT to the workers) left a
+                    # gthread worker running until graceful_timeout now and then;
+                    # SIGINT now means what SIGTERM means, on both servers.
+                    self.handle_term()
+
+            # NOTE: Application.run() builds base.Arbiter; this process runs
+            # nothing else, so the module's name is ours to point elsewhere.
+            base.Arbiter = GracefulArbiter
+            super().run()
+
     Server(usage=None, prog="microapi serve").run()
     return 0
 

@@ -111,29 +111,36 @@ def test_each_request_is_logged_with_its_request_id(app_dir: Path, server_name: 
     assert lines["GET /missing HTTP/1.1"]["status"] == "404"
 
 
-def test_sigterm_lets_the_requests_in_flight_finish(app_dir: Path, server_name: str) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_lets_the_requests_in_flight_finish(
+    app_dir: Path, server_name: str, stop_signal: signal.Signals
+) -> None:
     env = {"PYTHONPATH": str(app_dir)}
     answers: list[tuple[int, bytes]] = []
     with serving("served_app:api", app_dir, server_name, workers=1, env=env) as served:
+        assert call(served.address, "/hello")[0] == 200
         caller = threading.Thread(
             target=lambda: answers.append(call(served.address, "/slow?seconds=1.5")[::2])
         )
         caller.start()
         time.sleep(0.5)  # the request is in the worker now
-        served.process.send_signal(signal.SIGTERM)
+        served.process.send_signal(stop_signal)
         caller.join(timeout=15)
-        code = served.process.wait(timeout=30)
+        code = exit_status(served)
+        assert not _accepts(served.address)
     assert answers == [(200, b'{"slept":true}')]
     assert code == 0
 
 
-def test_sigint_stops_the_server(app_dir: Path, server_name: str) -> None:
-    env = {"PYTHONPATH": str(app_dir)}
-    with serving("served_app:api", app_dir, server_name, workers=1, env=env) as served:
-        assert call(served.address, "/hello")[0] == 200
-        served.process.send_signal(signal.SIGINT)
-        assert served.process.wait(timeout=30) == 0
-        assert not wait_for(lambda: _accepts(served.address), seconds=0.5)
+def exit_status(served: Any, seconds: float = 30) -> int:
+    """The server's exit status once it has stopped (bounded); its log if it does not stop."""
+    import subprocess
+
+    try:
+        code: int = served.process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{served.server} did not stop:\n{served.text()}") from None
+    return code
 
 
 def _accepts(address: tuple[str, int]) -> bool:
@@ -402,3 +409,138 @@ def test_access_log_of_an_app_that_raises() -> None:
     [line] = stream.getvalue().splitlines()  # the server answers 500
     assert line.startswith("- - - [")
     assert '"GET  -" 500 - "-" "-"' in line
+
+
+# -- hostile raw requests -------------------------------------------------------------------
+
+#: An app with a body-reading route, for the raw requests below.
+RAW_APP = """
+from microapi import Api
+
+api = Api()
+
+
+@api.route("/hello", methods=["GET", "POST"])
+def hello(req, res):
+    return {"hello": "world"}
+
+
+@api.route("/echo", methods=["POST"])
+def echo(req, res):
+    return {"bytes": len(req.get_data())}
+
+
+@api.route("/form", methods=["POST"])
+def form(req, res):
+    return {"form": dict(req.form)}
+"""
+
+#: Requests no client should send; each server must answer < 500 or close.
+HOSTILE = {
+    "garbage request line": b"GARBAGE\r\n\r\n",
+    "method not a token": b"G E T /hello HTTP/1.1\r\nHost: x\r\n\r\n",
+    "unknown version": b"GET /hello HTTP/9.9\r\nHost: x\r\n\r\n",
+    "header without colon": b"GET /hello HTTP/1.1\r\nHost: x\r\nBad\r\n\r\n",
+    "control in a header": b"GET /hello HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",
+    "space before colon": b"GET /hello HTTP/1.1\r\nHost : x\r\n\r\n",
+    "obsolete line folding": b"GET /hello HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+    "a 70 kB header": b"GET /hello HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 70_000 + b"\r\n\r\n",
+    "200 headers": b"GET /hello HTTP/1.1\r\nHost: x\r\n"
+    + b"".join(b"X-%d: 1\r\n" % n for n in range(200))
+    + b"\r\n",
+    "a 20 kB target": b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "NUL in the path": b"GET /he\x00llo HTTP/1.1\r\nHost: x\r\n\r\n",
+    "raw UTF-8 in the path": "GET /héllo HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+    "absolute form": b"GET http://evil.example/hello HTTP/1.1\r\nHost: x\r\n\r\n",
+    "asterisk form": b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+    "no Host": b"GET /hello HTTP/1.1\r\n\r\n",
+    "bare LF": b"GET /hello HTTP/1.1\nHost: x\n\n",
+    "two Content-Lengths": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+    b"Content-Length: 5\r\n\r\nabcde",
+    "negative Content-Length": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    "Content-Length and chunked": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "unknown transfer coding": b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+    "chunked twice": b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n"
+    b"\r\n0\r\n\r\n",
+    "body shorter than its length": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+    b"\r\nabc",
+}
+
+
+def exchange(address: tuple[str, int], raw: bytes, half_close: bool = False) -> bytes:
+    """Send *raw*; everything the server answers until it closes or 2 s pass quietly."""
+    import socket
+
+    received = b""
+    with socket.create_connection(address, timeout=2) as sock:
+        sock.sendall(raw)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + 10  # bounded, however the server trickles
+        while time.monotonic() < deadline:
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                break
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            received += data
+    return received
+
+
+def statuses(received: bytes) -> list[int]:
+    """The status of each response in *received* (bodies here never look like status lines)."""
+    return [int(status) for status in re.findall(rb"HTTP/1\.[01] (\d{3}) ", received)]
+
+
+@pytest.fixture(scope="module", params=["gunicorn", "granian"])
+def raw_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    directory = tmp_path_factory.mktemp("raw")
+    (directory / "raw_app.py").write_text(RAW_APP)
+    env = {"PYTHONPATH": str(directory)}
+    with serving("raw_app:api", directory, request.param, workers=1, env=env) as served:
+        yield served
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_a_hostile_request_is_never_a_5xx(raw_server: Any, name: str) -> None:
+    half_close = name == "body shorter than its length"
+    answered = statuses(exchange(raw_server.address, HOSTILE[name], half_close))
+    assert len(answered) <= 1, answered  # one request, at most one answer
+    assert all(status < 500 for status in answered), answered
+    assert "Traceback" not in raw_server.text()
+
+
+def test_pipelined_requests_are_answered_in_order(raw_server: Any) -> None:
+    raw = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+    raw += b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
+    received = exchange(raw_server.address, raw)
+    assert statuses(received) == [200, 404, 200]
+    assert received.endswith(b'{"bytes":3}')
+
+
+def test_a_body_shorter_than_its_length_is_400(raw_server: Any) -> None:
+    received = exchange(raw_server.address, HOSTILE["body shorter than its length"], True)
+    assert statuses(received) == [400]
+    assert b"application/problem+json" in received.lower()
+
+
+def test_granian_ends_a_malformed_chunked_body_where_it_breaks(tmp_path: Path) -> None:
+    # NOTE: a difference of granian's, shown rather than hidden: its
+    # wsgi.input reports a broken chunk as the end of the body, so the app
+    # cannot tell it from a short, well-formed body (gunicorn raises, and
+    # microapi answers 400). A JSON body cut short fails to parse (400); a form
+    # cut at a field boundary reads as the fields before the break.
+    (tmp_path / "raw_app.py").write_text(RAW_APP)
+    env = {"PYTHONPATH": str(tmp_path)}
+    head = b"POST /form HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
+    head += b"Content-Type: application/x-www-form-urlencoded\r\n\r\n"
+    with serving("raw_app:api", tmp_path, "granian", workers=1, env=env) as served:
+        received = exchange(served.address, head + b"3\r\na=1\r\nZZZ\r\n&b=2\r\n0\r\n\r\n")
+    assert statuses(received) == [200]
+    assert received.endswith(b'{"form":{"a":"1"}}')
