@@ -22,6 +22,14 @@ from .topology import NGINX, Host, Nginx, call, free_port, hosts_of
 SERVERS = ["gunicorn"]
 #: The addresses of the app hosts.
 HOST_ADDRESSES = ["127.0.0.2", "127.0.0.3"]
+#: The settings every host gets (deploy/app.py reads them).
+HOST_ENV = (
+    "DATABASE_URL",
+    "AUTH_DATABASE",
+    "REDIS_URL",
+    "MICROAPI_SECRET_KEYS",
+    "MICROAPI_SIGNING_KEY",
+)
 #: The first signing key (the rotation test replaces it).
 FIRST_KEY = "multihost-key-one-a-long-random-string-in-production"
 
@@ -84,6 +92,7 @@ def topology(
             "MICROAPI_SECRET_KEYS": FIRST_KEY,
             "MICROAPI_SIGNING_KEY": "",
         }
+        assert set(env) == set(HOST_ENV)
         hosts = [
             Host(f"host{n}", (address, free_port(address)), directory, request.param, dict(env))
             for n, address in enumerate(HOST_ADDRESSES, 1)
