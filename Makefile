@@ -8,7 +8,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 APP ?= examples.todos.wsgi:api
 
-.PHONY: run test lint typecheck pytest bench bench-deps clean browser-deps soak fuzz
+.PHONY: run test lint typecheck pytest bench bench-deps clean browser-deps soak fuzz multihost \
+	nginx-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +58,17 @@ bench-deps:
 ##       worker whose memory must stay flat; prints the figures, ~3 minutes
 soak: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider -m soak -v -s
+
+## multihost: two app hosts (127.0.0.2, 127.0.0.3) behind nginx (deploy/nginx.conf),
+##            sharing Redis and PostgreSQL: exact limits, cross-host sessions and tokens,
+##            rolling key rotation, a host and Redis killed under load; prints the figures
+##            of docs/deployment.md "Many hosts", ~1 minute
+multihost: $(STAMP) nginx-deps
+	$(BIN)/pytest -p no:cacheprovider -m multihost -v -s tests/multihost
+
+## nginx-deps: Debian's nginx, the load balancer of make multihost (apt-get, as root)
+nginx-deps:
+	@test -x /usr/sbin/nginx || { apt-get update && apt-get install -y nginx; }
 
 ## fuzz: the property tests and the raw-WSGI fuzz target with many random examples
 ##       (Hypothesis profile "fuzz", FUZZ_EXAMPLES=2000 each by default), ~4 minutes

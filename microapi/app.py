@@ -88,6 +88,11 @@ class Api(Scope, ErrorHandling):
         or a list of keys, oldest first (the last signs, all verify: add a
         new key at the end to rotate).  Defaults to ``MICROAPI_SECRET_KEY``;
         without one, whatever signs raises at first use.
+    :param signing_key: the one of *secret_key*'s keys that signs (default:
+        the last).  During a rolling rotation over several hosts, deploy
+        ``secret_key=[old, new], signing_key=old`` everywhere first, then
+        drop ``signing_key``, then the old key: no host ever signs with a
+        key another host does not accept yet (``docs/deployment.md``).
     :param session_cookie: the name of the session cookie.
     :param session_max_age: seconds a session cookie stays valid after it
         was last written (31 days, as in Flask).
@@ -96,8 +101,8 @@ class Api(Scope, ErrorHandling):
         host gets a 400 before routing.  ``None`` accepts every host.
 
     .. versionadded:: 0.1
-        ``title``, ``version``, ``docs``, ``secret_key``, ``session_cookie``,
-        ``session_max_age`` and ``trusted_hosts``.
+        ``title``, ``version``, ``docs``, ``secret_key``, ``signing_key``,
+        ``session_cookie``, ``session_max_age`` and ``trusted_hosts``.
     """
 
     #: The class of ``req``; subclass :class:`~microapi.Request` to extend it.
@@ -114,6 +119,7 @@ class Api(Scope, ErrorHandling):
         version: str = "0.1.0",
         docs: bool = False,
         secret_key: str | bytes | Sequence[str | bytes] | None = None,
+        signing_key: str | bytes | None = None,
         session_cookie: str = "session",
         session_max_age: int = 31 * 24 * 3600,
         trusted_hosts: Iterable[str] | None = None,
@@ -127,7 +133,7 @@ class Api(Scope, ErrorHandling):
         #: Whether to log every request on ``microapi.request``.
         self.access_log = access_log
         #: The secret keys and the serializers made from them.
-        self.keys = Keys(secret_key)
+        self.keys = Keys(secret_key, signing_key)
         #: Bearer tokens signed with the app's key: ``api.tokens.issue(...)``.
         self.tokens = Tokens(self.keys)
         #: The name of the session cookie.

@@ -106,12 +106,35 @@ def _as_bytes(key: str | bytes) -> bytes:
 class Keys:
     """An app's secret keys and the serializers made from them, one per salt.
 
-    The newest key (the last) signs; every key verifies.
+    The newest key (the last) signs, unless *signing_key* names another of
+    them; every key verifies.  Naming the signing key is the middle stage of
+    a rolling rotation over several hosts: every host first learns the new
+    key while still signing with the old one, so that no host ever signs
+    with a key that another host does not accept yet.
+
+    :param signing_key: the key that signs; one of *secret_key*'s keys
+        (default: the last).
+    :raises ValueError: when *signing_key* is not one of the keys.
     """
 
-    def __init__(self, secret_key: str | bytes | Sequence[str | bytes] | None) -> None:
+    def __init__(
+        self,
+        secret_key: str | bytes | Sequence[str | bytes] | None,
+        signing_key: str | bytes | None = None,
+    ) -> None:
         #: The keys, oldest first.
         self.keys = load_keys(secret_key)
+        #: The key that signs (``None``: the last of :attr:`keys`).
+        self.signing_key = None if signing_key is None else _as_bytes(signing_key)
+        if self.signing_key is not None and self.signing_key not in self.keys:
+            # NOTE: a signing key the app cannot verify would mint sessions
+            # and tokens it refuses itself; never echo a key in a message.
+            raise ValueError("signing_key must be one of the secret keys")
+        # itsdangerous signs with the last key of its list and verifies with
+        # all of them: the signing key goes last.
+        self._ordered = [key for key in self.keys if key != self.signing_key]
+        if self.signing_key is not None:
+            self._ordered.append(self.signing_key)
         self._plain: dict[str, URLSafeSerializer] = {}
         self._timed: dict[str, URLSafeTimedSerializer] = {}
         # CSRF tokens by secret: a session's token is the same on every
@@ -125,7 +148,7 @@ class Keys:
                 f"{SECRET_KEY_ENV} (a list of keys rotates them; generate one with "
                 '`python -c "import secrets; print(secrets.token_urlsafe(32))"`)'
             )
-        return self.keys
+        return self._ordered
 
     def serializer(self, salt: str, purpose: str) -> URLSafeSerializer:
         """A JSON serializer for *salt*.

@@ -265,6 +265,32 @@ def test_rotation_signs_with_the_newest_key_and_verifies_all() -> None:
         new.tokens.verify(old_token)  # its key was removed
 
 
+def test_signing_key_signs_with_an_older_key_while_all_verify() -> None:
+    old = Api(secret_key="old-key")
+    learning = Api(secret_key=["old-key", "new-key"], signing_key="old-key")
+    assert learning.keys.signing_key == b"old-key"
+    token = learning.tokens.issue({"sub": "1"})
+    # Signed with the old key: a host that does not know the new key yet accepts it.
+    assert old.tokens.verify(token) == {"sub": "1"}
+    with pytest.raises(InvalidToken):
+        Api(secret_key="new-key").tokens.verify(token)
+    # And it accepts what a host already signing with the new key mints.
+    assert learning.tokens.verify(Api(secret_key="new-key").tokens.issue({"sub": "2"})) == {
+        "sub": "2"
+    }
+    assert Api(secret_key=["old-key", "new-key"], signing_key=b"new-key").keys.signing_key == (
+        b"new-key"
+    )
+
+
+def test_signing_key_must_be_one_of_the_keys() -> None:
+    with pytest.raises(ValueError, match="signing_key must be one of the secret keys") as info:
+        Api(secret_key=["old-key", "new-key"], signing_key="other-key")
+    assert "other-key" not in str(info.value)  # a key is never echoed
+    with pytest.raises(ValueError, match="one of the secret keys"):
+        Keys([], signing_key="k")
+
+
 # -- CSRF tokens ------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from microapi.middleware import (
     Store,
     bearer_auth,
     csrf,
+    proxy_fix,
     rate_limit,
     request_id,
     security_headers,
@@ -57,15 +58,22 @@ def create_api(
     users: Users | None = None,
     *,
     secret_key: str | list[str] | None = None,
+    signing_key: str | None = None,
     limit_store: Store | None = None,
+    proxies: int = 0,
 ) -> Api:
     """Build the auth app over *users* (default: ``$AUTH_DATABASE``, else ``var/auth.db``).
 
     :param secret_key: the signing key(s); default ``MICROAPI_SECRET_KEY``,
         else :data:`DEV_SECRET_KEY` with a warning.
+    :param signing_key: the one of the keys that signs (default: the last);
+        see ``Api(signing_key=...)`` for rolling rotations.
     :param limit_store: where login attempts are counted (default: the
         SQLite file ``$AUTH_LIMITS_DATABASE``, else ``var/auth-limits.db``,
         shared by all workers).
+    :param proxies: how many reverse proxies in front of the app set
+        ``X-Forwarded-For``/``-Proto`` (``proxy_fix``), so that limits count
+        clients, not the proxy; 0 (the default) trusts no such header.
     """
     users = users if users is not None else Users()
     if secret_key is None:
@@ -73,7 +81,10 @@ def create_api(
         if not secret_key:
             log.warning("%s is not set: using the development key", SECRET_KEY_ENV)
             secret_key = DEV_SECRET_KEY
-    api = Api(title="Auth", version="1.0.0", secret_key=secret_key)
+    api = Api(title="Auth", version="1.0.0", secret_key=secret_key, signing_key=signing_key)
+    if proxies:
+        # First: everything after it sees the client's address and scheme.
+        api.middleware(proxy_fix(x_for=proxies, x_proto=proxies))
     api.middleware(request_id())
     api.middleware(security_headers())
     api.middleware(csrf())

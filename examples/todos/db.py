@@ -255,6 +255,9 @@ class Database:
 
         The block's exception rolls it back and propagates.
 
+        Without *write*, every statement of the block reads the same
+        snapshot of the database.
+
         :param write: on SQLite, take the write lock at ``BEGIN``
             (``BEGIN IMMEDIATE``), so a busy database makes the request wait
             up to the busy timeout, then fail before anything is done;
@@ -265,6 +268,13 @@ class Database:
         with self.engine.connect() as connection:
             if write:
                 connection.execution_options(todos_write=True)
+            elif not self.is_sqlite:
+                # NOTE: PostgreSQL's default, READ COMMITTED, gives every
+                # statement its own snapshot, so a page and its count could
+                # disagree under concurrent writes; REPEATABLE READ gives the
+                # transaction one, as SQLite does (read-only transactions
+                # never fail with serialization errors at that level).
+                connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
                 yield connection
 

@@ -162,6 +162,31 @@ def test_registrations_and_logins_are_rate_limited_per_client(users: Users) -> N
     assert client.get("/api/session").status_code == 200
 
 
+def test_behind_a_proxy_limits_count_the_forwarded_client(users: Users) -> None:
+    client = TestClient(create_api(users, secret_key="k", limit_store=MemoryStore(), proxies=1))
+    attempt = {"email": ADA["email"], "password": "wrong horse"}
+
+    def login(forwarded_for: str) -> int:
+        headers = {"X-Forwarded-For": forwarded_for, "X-Forwarded-Proto": "https"}
+        response = client.post("/api/login", json=attempt, headers=headers)
+        if response.status_code != 429:  # HSTS: the proxy said https
+            assert "Strict-Transport-Security" in response.headers
+        return response.status_code
+
+    assert [login("10.0.0.1") for _ in range(11)] == [401] * 10 + [429]
+    # Another client behind the same proxy has its own counter; a value the
+    # client prepended (the proxy appends the real one) changes nothing.
+    assert login("10.0.0.1, 10.0.0.2") == 401
+    assert login("10.0.0.2, 10.0.0.1") == 429
+
+
+def test_signing_key_is_passed_to_the_api(users: Users) -> None:
+    api = create_api(users, secret_key=["old", "new"], signing_key="old")
+    assert create_api(users, secret_key="old").tokens.verify(api.tokens.issue({"sub": 1})) == {
+        "sub": 1
+    }
+
+
 def test_without_a_secret_key_the_example_uses_the_development_key(
     users: Users, monkeypatch: Any, caplog: Any
 ) -> None:

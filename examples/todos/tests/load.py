@@ -83,12 +83,27 @@ class Client:
     keep_alive: bool = True
     #: Whether a request is on the wire (sent, its answer not read yet).
     busy: bool = False
+    #: The local address to connect from ("": the system's choice), so that
+    #: a proxy in front sees clients with distinct addresses.
+    source: str = ""
+    #: Statuses that tell nothing about the request's outcome (a proxy's 502
+    #: when the host died with the request in flight): counted as failures,
+    #: like a broken connection.  A proxy resends an idempotent request to
+    #: another host then, so a DELETE may find the todo already deleted: its
+    #: 404 counts as the acknowledged delete it is.
+    unknown_outcome: frozenset[int] = frozenset()
+    #: Deletes answered 404 because a proxy resent them (see above).
+    resent_deletes: int = 0
     _connection: http.client.HTTPConnection | None = None
 
     def call(self, op: str, method: str, path: str, body: Any = None) -> tuple[int, Any] | None:
         """Send one request; ``(status, parsed body)``, or None if the connection broke."""
         if self._connection is None:
-            self._connection = http.client.HTTPConnection(*self.address, timeout=self.timeout)
+            self._connection = http.client.HTTPConnection(
+                *self.address,
+                timeout=self.timeout,
+                source_address=(self.source, 0) if self.source else None,
+            )
             try:
                 self._connection.connect()
             except OSError as exc:
@@ -119,6 +134,10 @@ class Client:
             connection.close()
             self._connection = None
         self.statuses[response.status] += 1
+        if response.status in self.unknown_outcome:
+            failure = Failure(op, f"HTTP {response.status}", self.port, time.monotonic())
+            self.failures.append(failure)
+            return None
         if response.status == 503 and self.allow_503 and op in ("create", "update", "delete"):
             if response.getheader("Retry-After") != "1" or not data.startswith(b'{"type"'):
                 self.problems.append(f"{op}: 503 without Retry-After or problem: {data[:200]!r}")
@@ -199,10 +218,11 @@ class Client:
         if result is None:
             del self.live[todo_id]
             self.uncertain[identity] = {old, None}
-        elif result[0] == 204:
+        elif result[0] == 204 or (result[0] == 404 and self.unknown_outcome):
             del self.live[todo_id]
             self.deleted.add(identity)
             self.acked["delete"] += 1
+            self.resent_deletes += int(result[0] == 404)
         elif result[0] != 503:
             self.problems.append(f"delete {todo_id}: {result}")
         return None

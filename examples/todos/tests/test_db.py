@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import socket
 import sqlite3
@@ -9,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from examples.todos import db as db_module
-from examples.todos.db import DEFAULT_URL, ROOT, Database, is_unavailable, normalize_url
+from examples.todos.db import DEFAULT_URL, ROOT, Database, is_unavailable, normalize_url, todos
 from examples.todos.wsgi import create_api
 from microapi.testing import TestClient, TestResponse
 from tests.helpers import assert_problem
@@ -150,3 +152,19 @@ def test_an_unreachable_postgresql_is_503() -> None:
 def test_what_counts_as_unavailable() -> None:
     assert is_unavailable(PoolTimeoutError("QueuePool limit reached"))
     assert not is_unavailable(ValueError("not a database error"))
+
+
+def test_the_reads_of_a_transaction_share_one_snapshot(database: Database) -> None:
+    # A page and its total must agree while others write (PostgreSQL reads
+    # at REPEATABLE READ; SQLite's deferred BEGIN has one snapshot).
+    now = datetime.datetime.now(datetime.timezone.utc)
+    count = select(func.count()).select_from(todos)
+    with database.transaction(write=True) as connection:
+        connection.execute(todos.insert().values(title="a", done=False, created_at=now))
+    with database.transaction() as reader:
+        first = reader.execute(count).scalar_one()
+        with database.transaction(write=True) as writer:
+            writer.execute(todos.insert().values(title="b", done=False, created_at=now))
+        assert reader.execute(count).scalar_one() == first == 1
+    with database.transaction() as connection:
+        assert connection.execute(count).scalar_one() == 2

@@ -1,0 +1,1 @@
+"""The many-hosts deployment: the app each host serves and its proxy's config."""

@@ -1,0 +1,52 @@
+"""The app every host serves in the many-hosts deployment.
+
+``python -m microapi serve deploy.app:api`` on each host, behind the nginx
+of ``deploy/nginx.conf`` (``docs/deployment.md``, "Many hosts"): the todos
+example at ``/api/todos`` over PostgreSQL, and the auth example mounted at
+``/auth`` with its login limit counted in Redis.  Every setting comes from
+the environment, the same on every host:
+
+- ``DATABASE_URL``: the todos' PostgreSQL (``postgresql://...``);
+- ``AUTH_DATABASE``: the auth example's users (a SQLite file: see the
+  docs for what that means on several machines);
+- ``REDIS_URL``: the rate-limit counters (``redis://host:6379/0``);
+- ``MICROAPI_SECRET_KEYS``: the signing keys, oldest first, separated by
+  spaces; ``MICROAPI_SIGNING_KEY``: the one that signs (default: the last).
+
+Nothing connects at import (``microapi serve`` imports the app before it
+forks the workers): the database engine, the Redis client and the SQLite
+connections are made by each worker at its first request.
+"""
+
+from __future__ import annotations
+
+import os
+
+from examples.auth.wsgi import create_api as create_auth_api
+from examples.todos.wsgi import create_api as create_todos_api
+from microapi import Api
+from microapi.middleware import RedisStore, proxy_fix
+
+__all__ = ["PROXIES", "api", "create_api"]
+
+#: Reverse proxies in front of the hosts that set ``X-Forwarded-For``/``-Proto``.
+PROXIES = 1
+
+
+def create_api(environ: os._Environ[str] | dict[str, str] = os.environ) -> Api:
+    """Build the host's app from *environ* (see the module's docstring)."""
+    keys = environ["MICROAPI_SECRET_KEYS"].split()
+    auth = create_auth_api(
+        secret_key=keys,
+        signing_key=environ.get("MICROAPI_SIGNING_KEY") or None,
+        limit_store=RedisStore(environ["REDIS_URL"]),
+        proxies=PROXIES,
+    )
+    api = create_todos_api()  # DATABASE_URL
+    api.middleware(proxy_fix(x_for=PROXIES, x_proto=PROXIES))
+    api.mount("/auth", auth)
+    return api
+
+
+#: The app each host serves.
+api = create_api()
