@@ -19,7 +19,7 @@ from .topology import NGINX, Host, Nginx, call, free_port, hosts_of
 
 #: The servers the topology runs on, one after the other (``--server`` of
 #: ``microapi serve``).
-SERVERS = ["gunicorn"]
+SERVERS = ["gunicorn", "granian"]
 #: The addresses of the app hosts.
 HOST_ADDRESSES = ["127.0.0.2", "127.0.0.3"]
 #: The settings every host gets (deploy/app.py reads them).
