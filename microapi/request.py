@@ -10,6 +10,7 @@ Nothing is read, parsed or computed until it is first asked for.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from io import BytesIO
 from typing import IO, TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
@@ -19,6 +20,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import (
     BadRequest,
     ClientDisconnected,
+    HTTPException,
     LengthRequired,
     RequestEntityTooLarge,
 )
@@ -26,7 +28,7 @@ from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request as _WerkzeugRequest
 
 # NOTE: werkzeug's own helper, so that req.server is exactly werkzeug's.
-from werkzeug.wsgi import LimitedStream, _get_server, get_input_stream
+from werkzeug.wsgi import LimitedStream, _get_server
 
 from .bodies import StrictFormDataParser, parse_body
 from .reqattrs import HeadersAttribute, QueryAttribute, StateAttribute, parse_args
@@ -43,6 +45,9 @@ T = TypeVar("T")
 
 #: Default largest request body, in bytes (1 MiB, as in Next.js).
 DEFAULT_BODY_LIMIT = 1024 * 1024
+
+#: The 400's detail when reading the body fails (a broken connection or framing).
+UNREADABLE_BODY = "the request body could not be read: the connection or its framing broke"
 
 #: The session key holding the CSRF secret that ``req.csrf_token`` signs.
 CSRF_SESSION_KEY = "_csrf"
@@ -69,7 +74,27 @@ class _lazy(Generic[T]):
         return value
 
 
-class _CountedStream(LimitedStream):
+class _BodyStream(LimitedStream):
+    """``wsgi.input`` limited to the body, whatever its reads raise: 400.
+
+    NOTE: werkzeug turns only ``OSError`` and ``ValueError`` into
+    :exc:`~werkzeug.exceptions.ClientDisconnected`; servers raise their own
+    (gunicorn's ``InvalidChunkSize``, ``ChunkMissingTerminator`` and
+    ``NoMoreData`` are ``ParseException`` subclasses), which would be a 500 with a
+    traceback.  Whatever breaks while the body is read is the client's or
+    the connection's fault.
+    """
+
+    def readinto(self, b: bytearray) -> int | None:  # type: ignore[override]
+        try:
+            return super().readinto(b)
+        except HTTPException:
+            raise
+        except Exception:
+            raise ClientDisconnected(UNREADABLE_BODY) from None
+
+
+class _CountedStream(_BodyStream):
     """A body of unknown length, counted while read: past *limit* is 413.
 
     NOTE: werkzeug's ``LimitedStream(..., is_max=True)`` stops at the limit
@@ -78,8 +103,8 @@ class _CountedStream(LimitedStream):
     more than the limit tells "exactly the limit" from "over it".
     """
 
-    def __init__(self, stream: IO[bytes], limit: int) -> None:
-        super().__init__(stream, limit + 1, is_max=True)
+    def __init__(self, stream: IO[bytes], limit: int | None) -> None:
+        super().__init__(stream, sys.maxsize if limit is None else limit + 1, is_max=True)
 
     def readinto(self, b: bytearray) -> int | None:  # type: ignore[override]
         size = super().readinto(b)
@@ -288,19 +313,21 @@ class Request(_WerkzeugRequest):
             "wsgi.input_terminated"
         ):
             raise LengthRequired("chunked bodies are not supported by this server")
+        # NOTE: werkzeug's get_input_stream, but reading a terminated input
+        # (gunicorn and granian mark every request so) by Content-Length
+        # when there is one: werkzeug reads it up to the limit, so a body cut
+        # short by a disconnect would pass as complete, and a chunked one
+        # over the limit would be truncated.
         limit = self.max_content_length
-        if limit is not None and "wsgi.input_terminated" in environ:
-            # NOTE: werkzeug reads a terminated input (gunicorn marks every
-            # request so) up to the limit, whatever Content-Length says: a
-            # body cut short by a disconnect would pass as complete, and a
-            # chunked one over the limit would be truncated.
-            length = self.content_length
-            if length is None:
-                return cast(IO[bytes], _CountedStream(environ["wsgi.input"], limit))
-            if length > limit:
-                raise RequestEntityTooLarge()
-            return cast(IO[bytes], LimitedStream(environ["wsgi.input"], length))
-        return get_input_stream(environ, max_content_length=limit)
+        length = self.content_length
+        if length is not None and limit is not None and length > limit:
+            raise RequestEntityTooLarge()
+        stream = environ["wsgi.input"]
+        if length is not None:
+            return cast(IO[bytes], _BodyStream(stream, length))
+        if "wsgi.input_terminated" in environ:
+            return cast(IO[bytes], _CountedStream(stream, limit))
+        return BytesIO()  # no length, no terminated input: no body to read safely
 
     @overload
     def get_data(
@@ -364,10 +391,10 @@ class Request(_WerkzeugRequest):
                 # 64 KiB at most per read, as werkzeug: a lying Content-Length
                 # must not size a buffer.
                 chunk = stream.read(min(remaining, 65536))
-            except (OSError, ValueError):
-                raise ClientDisconnected() from None
+            except Exception:  # whatever the server raises: see _BodyStream
+                raise ClientDisconnected(UNREADABLE_BODY) from None
             if not chunk:
-                raise ClientDisconnected()
+                raise ClientDisconnected(UNREADABLE_BODY)
             chunks.append(chunk)
             remaining -= len(chunk)
         data = chunks[0]

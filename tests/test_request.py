@@ -799,6 +799,67 @@ def test_a_body_shorter_than_its_content_length_is_400(
     assert_problem(response, 400)
 
 
+class ServerParseError(Exception):
+    """What a server's own wsgi.input raises (gunicorn's ParseException is no OSError)."""
+
+
+class BrokenInput(io.RawIOBase):
+    """A ``wsgi.input`` whose framing breaks after *good* bytes."""
+
+    def __init__(self, good: bytes) -> None:
+        self._good = good
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._good:
+            raise ServerParseError("invalid chunk size")
+        size = min(len(buffer), len(self._good))
+        buffer[:size] = self._good[:size]
+        self._good = self._good[size:]
+        return size
+
+
+@pytest.mark.parametrize(
+    ("framing", "read"),
+    [
+        ({"CONTENT_LENGTH": "10"}, "get_data"),
+        ({"CONTENT_LENGTH": "10"}, "stream"),
+        ({"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}, "get_data"),
+        ({"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}, "form"),
+        ({"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}, "stream"),
+    ],
+)
+def test_whatever_wsgi_input_raises_is_400_and_not_logged(
+    api: Api,
+    client: TestClient,
+    caplog: pytest.LogCaptureFixture,
+    framing: dict[str, Any],
+    read: str,
+) -> None:
+    @api.route("/echo", methods=["POST"])
+    def echo(req: Request, res: Res) -> Any:
+        if read == "stream":
+            return req.stream.read()
+        if read == "form":
+            return dict(req.form)
+        return req.get_data()
+
+    environ = {**framing, "wsgi.input": BrokenInput(b"a=1")}
+    if "CONTENT_LENGTH" not in framing:
+        environ["CONTENT_LENGTH"] = None  # the test client's own length, removed
+    with caplog.at_level(logging.ERROR, logger="microapi.error"):
+        response = client.post(
+            "/echo",
+            content_type="application/x-www-form-urlencoded",
+            environ_overrides=environ,
+        )
+    problem = assert_problem(response, 400)
+    assert "could not be read" in problem["detail"]
+    assert caplog.records == []
+
+
 def test_a_body_over_the_limit_is_413_before_reading() -> None:
     environ = {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "11", "wsgi.input": Unreadable()}
     req = Request(environ)

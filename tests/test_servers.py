@@ -467,6 +467,17 @@ HOSTILE = {
     b"\r\nabc",
 }
 
+#: Malformed chunked bodies, which the server hands to the app as a broken ``wsgi.input``.
+_CHUNKED = b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+_CHUNKED += b"Transfer-Encoding: chunked\r\n\r\n"
+BAD_CHUNKS = {
+    "chunk size ZZZ": _CHUNKED + b"ZZZ\r\nabc\r\n0\r\n\r\n",
+    "chunk size 0x2": _CHUNKED + b"0x2\r\nab\r\n0\r\n\r\n",
+    "chunk size -1": _CHUNKED + b"-1\r\nab\r\n0\r\n\r\n",
+    "chunk without its CRLF": _CHUNKED + b"3\r\nabcXY0\r\n\r\n",
+}
+HOSTILE.update(BAD_CHUNKS)
+
 
 def exchange(address: tuple[str, int], raw: bytes, half_close: bool = False) -> bytes:
     """Send *raw*; everything the server answers until it closes or 2 s pass quietly."""
@@ -528,6 +539,19 @@ def test_a_body_shorter_than_its_length_is_400(raw_server: Any) -> None:
     received = exchange(raw_server.address, HOSTILE["body shorter than its length"], True)
     assert statuses(received) == [400]
     assert b"application/problem+json" in received.lower()
+
+
+@pytest.mark.parametrize("name", list(BAD_CHUNKS))
+def test_a_malformed_chunked_body_is_400_on_gunicorn(raw_server: Any, name: str) -> None:
+    # gunicorn raises its own ParseException subclasses (InvalidChunkSize,
+    # ChunkMissingTerminator...) from wsgi.input, which are not OSError.
+    if raw_server.server == "granian":
+        pytest.skip("granian ends the body at the break: see the test below")
+    received = exchange(raw_server.address, BAD_CHUNKS[name])
+    assert statuses(received) == [400], received
+    assert b"application/problem+json" in received.lower()
+    assert "Traceback" not in raw_server.text()
+    assert "[ERROR]" not in raw_server.text()
 
 
 def test_granian_ends_a_malformed_chunked_body_where_it_breaks(tmp_path: Path) -> None:
