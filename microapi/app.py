@@ -19,12 +19,10 @@ from typing import Any, cast
 from urllib.parse import quote
 
 from werkzeug.exceptions import (
+    BadRequest,
     MethodNotAllowed,
     NotFound,
     SecurityError,
-)
-from werkzeug.exceptions import (
-    NotImplemented as MethodNotImplemented,
 )
 from werkzeug.routing import MapAdapter
 from werkzeug.wsgi import ClosingIterator
@@ -513,7 +511,8 @@ class Api(Scope, ErrorHandling):
         # the automatic OPTIONS, or a trailing-slash 308.
         miss = cast(Miss, req._miss)
         if not HTTP_TOKEN.fullmatch(req.method):
-            raise MethodNotImplemented(f"{req.method!r} is not an HTTP method")
+            # RFC 9112: a request line whose method is no token is malformed.
+            raise BadRequest(f"{req.method!r} is not an HTTP method: a method is a token")
         if miss.redirect is not None:
             query = req.environ.get("QUERY_STRING")
             location = (

@@ -547,8 +547,9 @@ def check_response(environ: dict[str, Any], sent: Sent) -> int:
     values = check_headers(headers)
     method = environ["REQUEST_METHOD"]
     where = f"{method!r} {environ['PATH_INFO']!r}: {status} {sent.body[:300]!r}"
-    # A method that is not even an HTTP token is 501, as documented.
-    assert code < 500 or (code == 501 and not TOKEN.fullmatch(method)), where
+    assert code < 500, where
+    # A method that is not even an HTTP token is a malformed request.
+    assert TOKEN.fullmatch(method) or code == 400, where
     length = values.get("content-length")
     # NOTE: only "HEAD" itself drops the body: servers frame "head" as
     # another method, so its body must be the one Content-Length announces.
