@@ -60,13 +60,19 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 # from data.
 _CHECKED_NAMES: dict[str, str] = {}
 _MAX_CHECKED_NAMES = 1024
+# What RFC 9110 allows in a field value: visible ASCII, space, HTAB and
+# obs-text (0x80-0xFF); WSGI headers are Latin-1, so nothing beyond it.
+_NOT_IN_VALUE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
+# What ends a cookie attribute's value early (RFC 6265 av-octet): ";" and controls.
+_NOT_IN_ATTRIBUTE = re.compile(r"[;\x00-\x1f\x7f]")
 
 
 def header_value(name: str, value: object) -> str:
     """Check a header *name* and *value* (made a string) and return the value.
 
-    :raises ValueError: for a name that is not a token, or a value with a
-        newline or NUL (header injection).
+    :raises ValueError: for a name that is not a token, or a value RFC
+        9110 forbids: a newline, NUL or other control but HTAB, DEL, or a
+        character beyond Latin-1 (header injection, or a 500 from the server).
     """
     if name not in _CHECKED_NAMES:
         if not isinstance(name, str) or not HTTP_TOKEN.fullmatch(name):
@@ -74,8 +80,13 @@ def header_value(name: str, value: object) -> str:
         if len(_CHECKED_NAMES) < _MAX_CHECKED_NAMES:
             _CHECKED_NAMES[name] = name.lower()
     text = value if isinstance(value, str) else str(value)
-    if "\n" in text or "\r" in text or "\0" in text:
-        raise ValueError(f"header {name!r}: value must not contain newlines or NUL")
+    # PERF: printable ASCII, the usual value, is two C calls, no regex.
+    if not (text.isascii() and text.isprintable()) and _NOT_IN_VALUE.search(text):
+        raise ValueError(
+            f"header {name!r}: value {text!r} must not contain newlines, NUL, other "
+            "controls but tab, DEL, or characters beyond Latin-1 (encode them, e.g. "
+            "percent-encoding or RFC 8187)"
+        )
     return text
 
 
@@ -140,15 +151,15 @@ class Res:
     def set_header(self, name: str, value: object) -> Res:
         """Set header *name*, replacing any value it had.
 
-        :raises ValueError: for an invalid name, or a value with a newline.
+        :raises ValueError: for an invalid name, or a value RFC 9110 forbids
+            (see :func:`header_value`).
         """
         lower = _CHECKED_NAMES.get(name)
         if (
             lower is None
             or value.__class__ is not str
-            or "\n" in value
-            or "\r" in value
-            or "\0" in value
+            or not value.isascii()
+            or not value.isprintable()
         ):
             text = header_value(name, value)
             lower = name.lower()
@@ -164,7 +175,10 @@ class Res:
         return self
 
     def append_header(self, name: str, value: object) -> Res:
-        """Add a value for header *name*, keeping those it had."""
+        """Add a value for header *name*, keeping those it had.
+
+        :raises ValueError: as :meth:`set_header`.
+        """
         self._headers.append((name, header_value(name, value)))
         if name.lower() in _WATCHED:
             self._watched = True
@@ -205,7 +219,21 @@ class Res:
 
         Safe by default: ``HttpOnly``, ``SameSite=Lax``, and ``Secure`` when
         the request came over https (``secure=None``).
+
+        :raises ValueError: for a *name* that is not an RFC 6265 token, or a
+            *domain*, *path* or *expires* text holding ``;`` or a control
+            (attribute injection: ``domain="example.com; SameSite=None"``).
         """
+        if not isinstance(name, str) or not HTTP_TOKEN.fullmatch(name):
+            raise ValueError(
+                f"invalid cookie name {name!r}: a name is a token (letters, digits and "
+                "!#$%&'*+-.^_`|~; no spaces, '=', ';' or quotes)"
+            )
+        for attribute, text in (("domain", domain), ("path", path), ("expires", expires)):
+            if isinstance(text, str) and _NOT_IN_ATTRIBUTE.search(text):
+                raise ValueError(
+                    f"cookie {name!r}: {attribute} {text!r} must not contain ';' or controls"
+                )
         if secure is None:
             secure = self._req.scheme == "https"
         self._headers.append(
