@@ -10,6 +10,7 @@ line, a header list and the body to the WSGI server directly; a werkzeug
 from __future__ import annotations
 
 import inspect
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
@@ -17,7 +18,9 @@ from typing import IO, TYPE_CHECKING, Any
 from zlib import crc32
 
 from werkzeug.datastructures import Headers
+from werkzeug.exceptions import NotFound
 from werkzeug.http import HTTP_STATUS_CODES, dump_cookie, parse_etags, unquote_etag
+from werkzeug.security import safe_join
 from werkzeug.urls import iri_to_uri
 from werkzeug.utils import send_file, send_from_directory
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -88,6 +91,22 @@ def header_value(name: str, value: object) -> str:
             "percent-encoding or RFC 8187)"
         )
     return text
+
+
+def _check_inside(root: str | PathLike[str], name: str | PathLike[str]) -> None:
+    """Raise :exc:`NotFound` if *name* under *root* resolves outside *root*.
+
+    NOTE: as Starlette's ``StaticFiles``: ``safe_join`` refuses ``..`` in
+    the name, not a symlink under *root* that leads elsewhere (a user's
+    upload, a checked-out repository...).  Symlinks that stay inside are
+    fine, and so is a *root* that is itself a symlink.
+    """
+    joined = safe_join(os.fspath(root), os.fspath(name))
+    if joined is None:
+        return  # send_from_directory answers it: 404
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([os.path.realpath(joined), real_root]) != real_root:
+        raise NotFound()
 
 
 class _StreamBody:
@@ -364,12 +383,16 @@ class Res:
         download_name: str | None = None,
         conditional: bool = True,
         max_age: int | None = None,
+        follow_symlink: bool = False,
     ) -> Res:
         """Send a file with werkzeug's ``send_file`` (ranges, ``ETag``, 304).
 
         :param root: when given, *path_or_file* is a path joined safely
-            under *root* (werkzeug's ``safe_join``); a path that escapes it
-            or does not exist is a 404.
+            under *root* (werkzeug's ``safe_join``); a path that escapes it,
+            also through a symlink, or does not exist is a 404.
+        :param follow_symlink: with *root*, serve symlinks under *root*
+            wherever they lead (as Starlette's ``StaticFiles``); only for a
+            *root* whose every symlink you trust.
         """
         options: dict[str, Any] = {
             "mimetype": mimetype,
@@ -384,6 +407,8 @@ class Res:
         if root is not None:
             if not isinstance(path_or_file, (str, PathLike)):
                 raise TypeError("res.file(..., root=...) takes a path, not a file object")
+            if not follow_symlink:
+                _check_inside(root, path_or_file)
             response = send_from_directory(root, path_or_file, environ, **options)
         else:
             response = send_file(path_or_file, environ, **options)

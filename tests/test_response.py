@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from microapi import Api, HTTPError, Request, Res
 from microapi.testing import TestClient
-from tests.helpers import raw_call
+from tests.helpers import assert_problem, raw_call
 
 
 def test_status_json_chain(api: Api, client: TestClient) -> None:
@@ -444,6 +444,40 @@ def test_file_with_root_is_safe(api: Api, client: TestClient, tmp_path: Path) ->
         escaped = client.get(escape)
         assert escaped.status_code == 404, escape
         assert b"secret" not in escaped.data
+
+
+@pytest.mark.parametrize("follow_symlink", [False, True])
+def test_file_with_root_refuses_symlinks_leading_outside(
+    api: Api, client: TestClient, tmp_path: Path, follow_symlink: bool
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    public = tmp_path / "public"
+    (public / "sub").mkdir(parents=True)
+    (public / "a.txt").write_text("public")
+    (public / "leak.txt").symlink_to(outside / "secret.txt")
+    (public / "leakdir").symlink_to(outside)
+    (public / "sub" / "alias.txt").symlink_to(public / "a.txt")  # stays inside
+    linked_root = tmp_path / "linked"
+    linked_root.symlink_to(public)
+
+    @api.route("/files/[...name]")
+    def files(req: Request, res: Res) -> None:
+        root = linked_root if req.args.get("linked") else public
+        res.file("/".join(req.params["name"]), root=root, follow_symlink=follow_symlink)
+
+    for path in ("/files/leak.txt", "/files/leakdir/secret.txt"):
+        response = client.get(path)
+        if follow_symlink:
+            assert (response.status_code, response.data) == (200, b"secret"), path
+        else:
+            assert_problem(response, 404)
+            assert b"secret" not in response.data
+    assert client.get("/files/sub/alias.txt").data == b"public"
+    assert client.get("/files/a.txt?linked=1").data == b"public"
+    assert client.get("/files/sub/alias.txt?linked=1").data == b"public"
+    assert client.get("/files/../outside/secret.txt").status_code == 404
 
 
 def test_file_from_path_and_file_object(api: Api, client: TestClient, tmp_path: Path) -> None:
