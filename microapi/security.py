@@ -31,6 +31,7 @@ __all__ = [
     "Tokens",
     "csrf_token_for",
     "csrf_token_matches",
+    "is_canonical",
     "load_keys",
     "new_csrf_secret",
 ]
@@ -48,15 +49,24 @@ CSRF_SALT = "microapi.csrf"
 _CACHE_SIZE = 1024
 
 # What URLSafeSerializer.dumps makes: base64url payload (a leading "." when
-# compressed), ".", base64url signature.
+# compressed), ".", base64url signature; the timed serializer puts a
+# base64url timestamp and "." before the signature.
 _SIGNED_SHAPE = re.compile(r"\.?[A-Za-z0-9_-]+\.([A-Za-z0-9_-]+)")
+_TIMED_SHAPE = re.compile(r"\.?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.([A-Za-z0-9_-]+)")
 
 
-def _canonical(token: str) -> bool:
-    # NOTE: itsdangerous also accepts a signature with "=" padding appended
-    # or other values in its last character's unused bits, so one token
-    # would have several spellings; only the one it makes is accepted.
-    match = _SIGNED_SHAPE.fullmatch(token)
+def is_canonical(token: str, *, timed: bool = False) -> bool:
+    """Whether *token* is spelt exactly as itsdangerous makes it.
+
+    NOTE: itsdangerous also accepts a signature with ``=`` padding appended
+    or other values in its last character's unused bits, so one token would
+    have several spellings (a session cookie or bearer token "altered" that
+    still verifies); only the one it makes is accepted.  Payload and
+    timestamp are signed as text, so their spelling is already fixed.
+
+    :param timed: for a ``URLSafeTimedSerializer``'s token (sessions).
+    """
+    match = (_TIMED_SHAPE if timed else _SIGNED_SHAPE).fullmatch(token)
     if match is None:
         return False
     signature = match[1].encode()
@@ -218,7 +228,7 @@ class Tokens:
             if known[1] <= time.time():
                 raise ExpiredToken("token expired")
             return dict(known[0])
-        if not isinstance(token, str) or not _canonical(token):
+        if not isinstance(token, str) or not is_canonical(token):
             raise InvalidToken("malformed token")
         try:
             payload = signer.loads(token)
@@ -273,7 +283,7 @@ def csrf_token_matches(keys: Keys, token: object, secret: object) -> bool:
     # PERF: the usual token is the newest key's, known without verifying.
     if secrets.compare_digest(token.encode(), csrf_token_for(keys, secret).encode()):
         return True
-    if not _canonical(token):
+    if not is_canonical(token):
         return False
     try:
         value = serializer.loads(token)

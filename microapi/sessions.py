@@ -22,7 +22,7 @@ from itsdangerous import BadData
 from werkzeug.datastructures import CallbackDict
 from werkzeug.http import dump_cookie
 
-from .security import SESSION_SALT
+from .security import SESSION_SALT, is_canonical
 
 if TYPE_CHECKING:
     from .request import Request
@@ -73,6 +73,8 @@ def load_session(req: Request) -> Session:
     # First, so that an app without a key fails on every read, cookie or not.
     signer = api.keys.timed_serializer(SESSION_SALT, "req.session")
     for value in cookie_values(req, api.session_cookie):
+        if not is_canonical(value, timed=True):
+            continue
         try:
             data = signer.loads(value, max_age=api.session_max_age)
         except (BadData, UnicodeError, ValueError, TypeError):

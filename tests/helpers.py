@@ -27,6 +27,15 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     return problem
 
 
+def other_spelling(token: str) -> str:
+    """The signed *token* with its last character's unused bits changed: same bytes.
+
+    (A SHA-1 signature is 27 base64url characters, its last one has 2 unused bits.)
+    """
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    return token[:-1] + alphabet[alphabet.index(token[-1]) ^ 1]
+
+
 class Unreadable(io.RawIOBase):
     """A ``wsgi.input`` that fails the test if anything reads it."""
 

@@ -29,7 +29,7 @@ from microapi.security import (
     new_csrf_secret,
 )
 from microapi.testing import TestClient
-from tests.helpers import assert_problem, serving
+from tests.helpers import assert_problem, other_spelling, serving
 
 # -- keys -----------------------------------------------------------------------------
 
@@ -147,12 +147,6 @@ def test_a_signed_payload_without_an_int_exp_is_invalid(payload: Any) -> None:
     api = Api(secret_key="k")
     with pytest.raises(InvalidToken):
         api.tokens.verify(sign_raw(api, payload))
-
-
-def other_spelling(token: str) -> str:
-    """The token with its last character's unused bits set: same bytes."""
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    return token[:-1] + alphabet[alphabet.index(token[-1]) ^ 1]
 
 
 def tampered(token: str) -> list[str]:

@@ -16,7 +16,7 @@ from microapi import Api, Request, Res
 from microapi.security import SESSION_SALT, csrf_token_for, new_csrf_secret
 from microapi.sessions import MAX_COOKIE_SIZE, cookie_values
 from microapi.testing import TestClient, TestResponse
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, other_spelling
 
 
 def session_app(**options: Any) -> Api:
@@ -249,6 +249,16 @@ def test_a_tampered_garbled_or_truncated_cookie_is_an_empty_session() -> None:
         response = read_with(f"session={bad}")
         assert response.status_code == 200
         assert response.json == {}, bad
+
+
+def test_a_cookie_has_one_spelling() -> None:
+    good = session_cookie({"user": "ann"})
+    signer = URLSafeTimedSerializer("k", salt=SESSION_SALT)
+    for spelling in (other_spelling(good), good + "=", good + "=="):
+        assert signer.loads(spelling) == {"user": "ann"}  # itsdangerous takes it
+        response = read_with(f"session={spelling}")
+        assert response.status_code == 200
+        assert response.json == {}, spelling
 
 
 def test_a_cookie_signed_with_a_removed_key_is_an_empty_session() -> None:
