@@ -16,6 +16,7 @@ from .headers import request_id as request_id
 from .headers import security_headers as security_headers
 from .proxy_fix import proxy_fix as proxy_fix
 from .ratelimit import client_ip as client_ip
+from .ratelimit import client_ip_key as client_ip_key
 from .ratelimit import rate_limit as rate_limit
 from .ratelimit import user_key as user_key
 from .stores import MemoryStore as MemoryStore
@@ -32,6 +33,7 @@ __all__ = [
     "StoreUnavailable",
     "bearer_auth",
     "client_ip",
+    "client_ip_key",
     "cors",
     "csrf",
     "proxy_fix",

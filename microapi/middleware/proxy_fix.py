@@ -9,7 +9,10 @@ here), each header is trusted for a number of proxies: with ``x_for=1``
 the *last* value of ``X-Forwarded-For`` (the one the nearest proxy
 appended) is the client; values a client prepended are ignored, and so is
 a header with fewer values than proxies configured.  Without
-``proxy_fix`` the headers change nothing.
+``proxy_fix`` the headers change nothing.  The client's entry counts only
+if it is an IP address, normalised (:func:`~.addresses.normalise_address`:
+no port, no brackets, IPv4-mapped unmapped, IPv6 compressed); anything
+else (``unknown``, a host name, garbage) leaves the peer's address.
 
 Register it first (``api.middleware(proxy_fix())`` before anything
 else): it rewrites ``req.environ`` and forgets what ``req`` had computed
@@ -39,6 +42,7 @@ from ..errors import HTTPError
 from ..request import Request
 from ..response import Res
 from ..types import Middleware, Next
+from .addresses import normalise_address
 
 __all__ = ["proxy_fix"]
 
@@ -118,7 +122,8 @@ def proxy_fix(
     it ``Secure`` cookies and HSTS), ``req.host``, ``req.url`` and
     ``req.root_path`` are the client's.
 
-    :param x_for: proxies setting ``X-Forwarded-For`` (``req.remote_addr``).
+    :param x_for: proxies setting ``X-Forwarded-For`` (``req.remote_addr``);
+        only an IP address is taken, normalised.
     :param x_proto: proxies setting ``X-Forwarded-Proto`` (``req.scheme``);
         only ``http`` and ``https`` (any case) are taken.
     :param x_host: proxies setting ``X-Forwarded-Host`` (``req.host``),
@@ -156,6 +161,11 @@ def proxy_fix(
             return
         fix(environ, _no_start_response)
         original = environ["werkzeug.proxy_fix.orig"]
+        address = environ.get("REMOTE_ADDR")
+        if address is not None and address != original["REMOTE_ADDR"]:
+            # NOTE: werkzeug takes any text: "not-an-ip" or "1.2.3.4:5678"
+            # would each be a client of its own (and a rate-limit key).
+            environ["REMOTE_ADDR"] = normalise_address(address) or original["REMOTE_ADDR"]
         scheme = environ.get("wsgi.url_scheme")
         if scheme is not None and scheme != original["wsgi.url_scheme"]:
             # NOTE: werkzeug takes any word; anything but http/https would

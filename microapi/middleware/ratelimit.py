@@ -28,9 +28,10 @@ from ..errors import HTTPError
 from ..request import Request
 from ..response import Res
 from ..types import Middleware, Next
+from .addresses import address_key
 from .stores import MemoryStore, Store, StoreUnavailable
 
-__all__ = ["client_ip", "parse_limit", "rate_limit", "user_key"]
+__all__ = ["client_ip", "client_ip_key", "parse_limit", "rate_limit", "user_key"]
 
 log = logging.getLogger("microapi.ratelimit")
 
@@ -70,16 +71,42 @@ def parse_limit(limit: str) -> tuple[int, int]:
     return int(count), period
 
 
+#: The IPv6 network :func:`client_ip` counts as one client: a /64 is what
+#: one subscriber line or host gets (RFC 6177), and picks addresses from.
+IPV6_PREFIX = 64
+
+
 def client_ip(req: Request) -> str:
-    """Key requests by the client's address (``req.remote_addr``).
+    """Key requests by the client's address (``req.remote_addr``), IPv6 by its /64.
 
     ``X-Forwarded-For`` is ignored unless :func:`~microapi.middleware.proxy_fix`
     is installed (it rewrites the address from trusted proxies' headers);
-    requests without an address share the key ``"unknown"``.
+    requests without an address share the key ``"unknown"``.  An IPv6
+    client is counted by its network (``2001:db8:1:2::/64``): it has 2**64
+    addresses to pick from; :func:`client_ip_key` counts another prefix.
     """
     # PERF: the environ, where req.remote_addr comes from (and which
     # proxy_fix rewrites), without the lazy attribute's two calls.
-    return req.environ.get("REMOTE_ADDR") or "unknown"
+    return address_key(req.environ.get("REMOTE_ADDR") or "unknown", IPV6_PREFIX)
+
+
+def client_ip_key(*, ipv6_prefix: int = IPV6_PREFIX) -> Callable[[Request], str]:
+    """Return a key like :func:`client_ip` that counts IPv6 by *ipv6_prefix*.
+
+    ``rate_limit("100/minute", key=client_ip_key(ipv6_prefix=56))`` counts
+    a /56 (what some providers give a subscriber) as one client; ``128``
+    counts every IPv6 address apart.
+
+    :raises ValueError: for a prefix that is not an int from 1 to 128.
+    """
+    if type(ipv6_prefix) is not int or not 1 <= ipv6_prefix <= 128:
+        raise ValueError(f"ipv6_prefix must be an int from 1 to 128, not {ipv6_prefix!r}")
+
+    def client_network(req: Request) -> str:
+        return address_key(req.environ.get("REMOTE_ADDR") or "unknown", ipv6_prefix)
+
+    client_network.__qualname__ = f"client_ip_key(ipv6_prefix={ipv6_prefix})"
+    return client_network
 
 
 def user_key(req: Request) -> str:

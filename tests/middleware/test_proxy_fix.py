@@ -14,7 +14,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import create_environ, run_wsgi_app
 
 from microapi import Api, Request, Res
-from microapi.middleware import proxy_fix, request_id, security_headers
+from microapi.middleware import proxy_fix, rate_limit, request_id, security_headers
+from microapi.middleware.addresses import normalise_address
 from microapi.testing import TestClient, TestResponse
 from tests.helpers import assert_problem, serving
 
@@ -130,7 +131,7 @@ def test_default_proxy_fix_ignores_host_port_and_prefix() -> None:
         (1, "", "127.0.0.1"),
         (1, " , ", "127.0.0.1"),
         (1, '"quoted, with comma", 198.51.100.7', "198.51.100.7"),
-        (2, '"quoted, with comma", 198.51.100.7', "quoted, with comma"),
+        (2, '"quoted, with comma", 198.51.100.7', "127.0.0.1"),  # no address: the peer's
         (0, "198.51.100.7", "127.0.0.1"),
     ],
 )
@@ -138,6 +139,56 @@ def test_only_the_configured_number_of_hops_counts(x_for: int, header: str, expe
     client = PeerClient(forwarded_api(proxy_fix(x_for=x_for)))
     response = client.get("/where", headers={"X-Forwarded-For": header})
     assert response.json["remote_addr"] == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("1.2.3.4:5678", "1.2.3.4"),
+        ("[2001:db8::1]", "2001:db8::1"),
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("::ffff:1.2.3.4", "1.2.3.4"),
+        ("[::ffff:1.2.3.4]:80", "1.2.3.4"),
+        ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
+        ("fe80::1%eth0", "fe80::1"),
+        ("::1", "::1"),
+        ("not-an-ip", "127.0.0.1"),
+        ("unknown", "127.0.0.1"),
+        ("_hidden", "127.0.0.1"),
+        ("example.com", "127.0.0.1"),
+        ("1.2.3.4:abc", "127.0.0.1"),
+        ("1.2.3.4:123456", "127.0.0.1"),
+        ("01.2.3.4", "127.0.0.1"),
+        ("1.2.3.4.5", "127.0.0.1"),
+        ("[2001:db8::1", "127.0.0.1"),
+        ("[2001:db8::1]x", "127.0.0.1"),
+        ("[1.2.3.4]:80x", "127.0.0.1"),
+        ("2001:db8::1:80", "2001:db8::1:80"),  # a valid IPv6 address, not a port
+    ],
+)
+def test_forwarded_for_takes_only_an_ip_address_normalised(header: str, expected: str) -> None:
+    client = PeerClient(forwarded_api(proxy_fix()))
+    response = client.get("/where", headers={"X-Forwarded-For": header})
+    assert response.json["remote_addr"] == expected
+
+
+def test_spellings_of_one_forwarded_address_share_a_rate_limit() -> None:
+    api = Api()
+    api.middleware(proxy_fix())
+    api.middleware(rate_limit("2/minute"))
+
+    @api.route("/")
+    def index(req: Request, res: Res) -> dict[str, Any]:
+        return {}
+
+    client = PeerClient(api)
+    spellings = ["1.2.3.4", "1.2.3.4:5678", "::ffff:1.2.3.4", "[2001:db8::1]", "2001:db8::2"]
+    statuses = [client.get("/", headers={"X-Forwarded-For": ip}).status_code for ip in spellings]
+    assert statuses == [200, 200, 429, 200, 200]  # IPv4 thrice; then one /64 twice
+    assert client.get("/", headers={"X-Forwarded-For": "2001:db8::3"}).status_code == 429
+    # Garbage is the proxy's own address, not a fresh counter each time.
+    garbage = [client.get("/", headers={"X-Forwarded-For": f"x{n}"}).status_code for n in range(3)]
+    assert garbage == [200, 200, 429]
 
 
 @pytest.mark.parametrize(
@@ -353,7 +404,10 @@ def test_the_client_address_is_werkzeugs(
     expected = PeerClient(ProxyFix(werkzeug_app, x_for=x_for, x_proto=x_proto)).get(
         "/", headers=headers
     )
-    assert PeerClient(api).get("/", headers=headers).json == json.loads(expected.data)
+    address, scheme = json.loads(expected.data)
+    # The same entry as werkzeug's, taken only if it is an address.
+    address = normalise_address(address) or "127.0.0.1"
+    assert PeerClient(api).get("/", headers=headers).json == [address, scheme]
 
 
 # -- behind real servers -----------------------------------------------------------

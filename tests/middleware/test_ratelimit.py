@@ -28,6 +28,7 @@ from microapi.middleware import (
     SQLiteStore,
     Store,
     client_ip,
+    client_ip_key,
     rate_limit,
     user_key,
 )
@@ -340,6 +341,45 @@ def test_client_ip_keys_by_remote_addr_and_ignores_forwarded_for() -> None:
     assert statuses == [200, 200, 429, 429]
     assert client.get("/api/hello", environ_base={"REMOTE_ADDR": "10.0.0.2"}).status_code == 200
     assert client_ip(request_for(REMOTE_ADDR="10.0.0.1")) == "10.0.0.1"
+
+
+def test_an_ipv6_client_is_counted_by_its_64() -> None:
+    api, _ = limited(rate_limit("2/minute"))
+    client = TestClient(api)
+    same_64 = ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:DB8:1:2:0:0:0:3"]
+    statuses = [
+        client.get("/api/hello", environ_base={"REMOTE_ADDR": ip}).status_code for ip in same_64
+    ]
+    assert statuses == [200, 200, 429]
+    other_64 = {"REMOTE_ADDR": "2001:db8:1:3::1"}
+    assert client.get("/api/hello", environ_base=other_64).status_code == 200
+    assert client_ip(request_for(REMOTE_ADDR="2001:db8:1:2:3:4:5:6")) == "2001:db8:1:2::/64"
+    # A dual-stack socket's IPv4 client is its IPv4 address; IPv4 is as it is.
+    assert client_ip(request_for(REMOTE_ADDR="::ffff:10.0.0.1")) == "10.0.0.1"
+    assert client_ip(request_for(REMOTE_ADDR="10.0.0.1")) == "10.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "address", "key"),
+    [
+        (56, "2001:db8:1:2ff::1", "2001:db8:1:200::/56"),
+        (128, "2001:db8:1:2::1", "2001:db8:1:2::1"),
+        (48, "10.0.0.1", "10.0.0.1"),
+    ],
+)
+def test_client_ip_key_counts_another_ipv6_prefix(prefix: int, address: str, key: str) -> None:
+    assert client_ip_key(ipv6_prefix=prefix)(request_for(REMOTE_ADDR=address)) == key
+    api, _ = limited(rate_limit("1/minute", key=client_ip_key(ipv6_prefix=128)))
+    client = TestClient(api)
+    assert client.get("/api/hello", environ_base={"REMOTE_ADDR": "2001:db8::1"}).status_code == 200
+    assert client.get("/api/hello", environ_base={"REMOTE_ADDR": "2001:db8::2"}).status_code == 200
+    assert client.get("/api/hello", environ_base={"REMOTE_ADDR": "2001:db8::1"}).status_code == 429
+
+
+@pytest.mark.parametrize("prefix", [0, 129, -1, True, 64.0, "64"])
+def test_client_ip_key_refuses_a_bad_prefix(prefix: Any) -> None:
+    with pytest.raises(ValueError, match="ipv6_prefix"):
+        client_ip_key(ipv6_prefix=prefix)
 
 
 def test_requests_without_an_address_share_one_counter() -> None:
