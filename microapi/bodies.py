@@ -2,7 +2,8 @@
 
 Bad input is a 4xx here, never an exception that becomes a 500:
 malformed or non-UTF-8 JSON and text are 400, text in an unknown or
-non-text ``charset`` is 415, too many form fields are 413, a malformed
+non-text ``charset``, or one that is no ASCII superset (UTF-7, UTF-16,
+EBCDIC...), is 415, too many form fields are 413, a malformed
 multipart body is 400 (werkzeug would quietly return an empty form), a
 chunked body the server does not terminate is 411.
 """
@@ -41,6 +42,28 @@ _URLENCODED = "application/x-www-form-urlencoded"
 #: fail, and punycode decodes in quadratic time: a 1 MiB body declared
 #: ``charset=punycode`` would hold a worker for over a minute.
 _NOT_CHARSETS = frozenset({"idna", "punycode", "raw-unicode-escape", "undefined", "unicode-escape"})
+
+_ASCII = bytes(range(128))
+# Whether each codec (by its canonical name) is an ASCII superset, as found.
+_ascii_supersets: dict[str, bool] = {"utf-8": True}
+
+
+def _is_ascii_superset(name: str) -> bool:
+    # NOTE: only such charsets are decoded: in UTF-7 "+ADw-" is "<" (a known
+    # XSS vector past filters that look for "<"), in UTF-16 or EBCDIC
+    # ASCII text is something else, and ISO-2022 escapes switch meaning.
+    # Computed once per codec rather than listed: every byte below 0x80,
+    # alone and in a row, must decode to itself.
+    known = _ascii_supersets.get(name)
+    if known is None:
+        try:
+            known = _ASCII.decode(name) == _ASCII.decode("ascii") and all(
+                bytes([byte]).decode(name) == chr(byte) for byte in range(128)
+            )
+        except (UnicodeError, LookupError, TypeError, ValueError):
+            known = False
+        _ascii_supersets[name] = known
+    return known
 
 
 def is_json(mimetype: str) -> bool:
@@ -190,6 +213,10 @@ def _decode_text(data: bytes, charset: str) -> str:
         name = None
     if name is None or name in _NOT_CHARSETS:
         raise UnsupportedMediaType(f"unknown or non-text charset {charset!r}")
+    if not _is_ascii_superset(name):
+        raise UnsupportedMediaType(
+            f"charset {charset!r} is not an ASCII superset: send text in UTF-8"
+        )
     try:
         return data.decode(name)
     except LookupError:  # a bytes-to-bytes codec such as base64
