@@ -15,13 +15,15 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+from werkzeug.datastructures import Headers, ImmutableMultiDict, MultiDict
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
-from werkzeug.formparser import FormDataParser
+from werkzeug.formparser import FormDataParser, MultiPartParser
 
 from .jsonutil import JSONDecodeError, loads
 
 if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
     from .request import Request
 
 __all__ = [
@@ -87,7 +89,9 @@ def load_json(data: bytes) -> Any:
     raise BadRequest(message)
 
 
-def _pairs(text: str, max_fields: int | None) -> list[tuple[str, str]]:
+def _pairs(
+    text: str, max_fields: int | None, errors: str = "werkzeug.url_quote"
+) -> list[tuple[str, str]]:
     # NOTE: not parse_qsl's max_num_fields, which counts separators: it
     # would refuse 1000 fields followed by a trailing "&".
     if (
@@ -96,7 +100,7 @@ def _pairs(text: str, max_fields: int | None) -> list[tuple[str, str]]:
         and sum(1 for field in text.split("&") if field) > max_fields
     ):
         raise RequestEntityTooLarge(f"more than {max_fields} form fields")
-    return parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
+    return parse_qsl(text, keep_blank_values=True, errors=errors)
 
 
 # The dict methods under ImmutableMultiDict's refusals, for parse_query.
@@ -141,11 +145,45 @@ def parse_query(query_string: str) -> ImmutableMultiDict[str, str]:
     return result
 
 
+# A codec: UTF-8 that is strict whatever error handler its caller names.
+_STRICT_UTF8 = "microapi_strict_utf_8"
+
+
+def _find_strict_utf8(name: str) -> codecs.CodecInfo | None:
+    if name != _STRICT_UTF8:
+        return None
+
+    def decode(data: Buffer, errors: str = "strict", /) -> tuple[str, int]:
+        return codecs.utf_8_decode(data, "strict", True)
+
+    return codecs.CodecInfo(codecs.utf_8_encode, decode, name=_STRICT_UTF8)
+
+
+codecs.register(_find_strict_utf8)
+
+
+class _StrictMultiPartParser(MultiPartParser):
+    """werkzeug's multipart parser, with values that are UTF-8 or an error.
+
+    NOTE: werkzeug decodes each field with ``errors="replace"``, so bytes
+    that are not UTF-8 reach the handler as U+FFFD; its charset names a
+    codec that ignores the handler asked for, and the UnicodeDecodeError
+    (a ValueError) is a 400 in :meth:`StrictFormDataParser._parse_strict`.
+    A part declared ``charset=iso-8859-1`` is Latin-1, as in werkzeug.
+    """
+
+    def get_part_charset(self, headers: Headers) -> str:
+        """UTF-8, strictly, unless the part is declared ISO-8859-1."""
+        charset = super().get_part_charset(headers)
+        return charset if charset == "iso-8859-1" else _STRICT_UTF8
+
+
 class StrictFormDataParser(FormDataParser):
     """werkzeug's form parser, made strict.
 
     Malformed multipart bodies raise instead of yielding an empty form, and
-    urlencoded bodies must be UTF-8 with at most ``max_form_parts`` fields.
+    field values (urlencoded, raw or percent-encoded, and multipart) must be
+    UTF-8, and urlencoded bodies have at most ``max_form_parts`` fields.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -163,10 +201,32 @@ class StrictFormDataParser(FormDataParser):
         if mimetype != _URLENCODED:
             return self._parse_strict(stream, mimetype, content_length, options)
         try:
-            text = stream.read().decode()
+            # NOTE: strict, unlike the query string (werkzeug's req.args keeps
+            # "%FF" as the text "%FF"): a form value is UTF-8 or a 400.
+            pairs = _pairs(stream.read().decode(), self.max_form_parts, "strict")
         except UnicodeDecodeError:
-            raise BadRequest("the form body is not valid UTF-8") from None
-        return stream, self.cls(_pairs(text, self.max_form_parts)), self.cls()
+            raise BadRequest("the form body is not valid UTF-8 (raw or percent-encoded)") from None
+        return stream, self.cls(pairs), self.cls()
+
+    def _parse_multipart(
+        self,
+        stream: IO[bytes],
+        mimetype: str,
+        content_length: int | None,
+        options: dict[str, str],
+    ) -> tuple[IO[bytes], MultiDict[str, str], MultiDict[str, Any]]:
+        # werkzeug's, with _StrictMultiPartParser.
+        parser = _StrictMultiPartParser(
+            stream_factory=self.stream_factory,
+            max_form_memory_size=self.max_form_memory_size,
+            max_form_parts=self.max_form_parts,
+            cls=self.cls,
+        )
+        boundary = options.get("boundary", "").encode("ascii")
+        if not boundary:
+            raise ValueError("Missing boundary")
+        form, files = parser.parse(stream, boundary, content_length)
+        return stream, form, files
 
     def _parse_strict(
         self,
@@ -198,6 +258,8 @@ class StrictFormDataParser(FormDataParser):
         except Exception as exc:
             for file in created:
                 file.close()
+            if isinstance(exc, UnicodeDecodeError):
+                raise BadRequest("a form value is not valid UTF-8") from None
             if isinstance(exc, ValueError):
                 raise BadRequest(f"malformed form body: {exc}") from None
             raise
