@@ -307,14 +307,30 @@ class RedisStore(Store):
     raise :class:`StoreUnavailable`; the client reconnects by itself when
     Redis is back.
 
+    A circuit breaker keeps an outage from costing every request the
+    timeout (a stalled Redis, one that accepts connections and never
+    answers, would hold each one for it): after a failure, hits raise
+    :class:`StoreUnavailable` at once for *backoff* seconds, so
+    ``rate_limit`` answers by its ``fail_open=`` policy without waiting;
+    then hits try Redis again, and a success closes the circuit.
+
     :param url: ``redis://[:password@]host:port/db``, ``rediss://...`` or
         ``unix:///path/to/redis.sock`` (redis-py's ``from_url``).
     :param timeout: seconds to wait to connect, and for each answer.
     :param prefix: the start of every key this store writes.
+    :param backoff: seconds after a failure before Redis is tried again;
+        ``0`` tries it on every hit.
+    :param clock: seconds, monotonic; tests pass a fake one.
     """
 
     def __init__(
-        self, url: str, timeout: float = 1.0, *, prefix: str = "microapi:ratelimit:"
+        self,
+        url: str,
+        timeout: float = 1.0,
+        *,
+        prefix: str = "microapi:ratelimit:",
+        backoff: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
             raise ValueError(
@@ -322,9 +338,15 @@ class RedisStore(Store):
             )
         if not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if not backoff >= 0:
+            raise ValueError(f"backoff must be a number of seconds ≥ 0, got {backoff!r}")
         self.url = url
         self.timeout = timeout
         self.prefix = prefix
+        self.backoff = backoff
+        self._clock = clock
+        # When Redis may be tried again after a failure; 0.0: no outage.
+        self._retry_at = 0.0
         self._reset()
         _after_fork(self, RedisStore._forget)
 
@@ -333,6 +355,7 @@ class RedisStore(Store):
         self._client: Any = None
         self._script: Any = None
         self._errors: tuple[type[Exception], ...] = ()
+        self._answered: type[Exception] = Exception
         self._pid = os.getpid()
 
     def _forget(self) -> None:  # pragma: no cover - runs in forked children
@@ -362,18 +385,37 @@ class RedisStore(Store):
                 self._client = client
                 # OSError and ValueError can come from the socket layer.
                 self._errors = (redis.RedisError, OSError, ValueError)
+                self._answered = redis.ResponseError
                 self._script = client.register_script(_REDIS_HIT)
             return self._script
 
     def hit(self, key: str, period: float) -> tuple[int, float]:
-        """Count one hit on *key*; see :meth:`Store.hit`."""
+        """Count one hit on *key*; see :meth:`Store.hit`.
+
+        :raises StoreUnavailable: when Redis fails, and at once for
+            :attr:`backoff` seconds after it failed.
+        """
+        if self._retry_at:  # PERF: one attribute test while Redis is well
+            now = self._clock()
+            if now < self._retry_at:
+                raise StoreUnavailable(
+                    f"{self!r}: failed recently; next try in {self._retry_at - now:.1f} s"
+                )
+            # NOTE: past the back-off every hit tries Redis again, not one
+            # probe while the others are still refused: once Redis is back
+            # no hit goes uncounted; while it is not, each back-off costs at
+            # most one wait per thread.
         script = self._script
         if script is None or self._pid != os.getpid():
             script = self._connect()
         try:
             count, ttl = script(keys=[self.prefix + key], args=[max(1, round(period * 1000))])
         except self._errors as exc:
+            # NOTE: an error Redis answers (WRONGTYPE...) is no outage.
+            if self.backoff and not isinstance(exc, self._answered):
+                self._retry_at = self._clock() + self.backoff
             raise StoreUnavailable(f"{self!r}: {exc}") from exc
+        self._retry_at = 0.0
         return int(count), int(ttl) / 1000
 
     def close(self) -> None:

@@ -747,6 +747,9 @@ def test_redis_outage_under_a_server_fails_open_or_closed_then_recovers(
             }
 
             redis.start()  # same port, no server restart
+            # Each worker's circuit breaker tries Redis again once its back-off
+            # (RedisStore's default, 1 s) has passed: let it pass in all of them.
+            time.sleep(1.2)
             deadline = time.monotonic() + 10
             probe = get(address, "/open", "probe")
             while "RateLimit-Limit" not in probe.headers and time.monotonic() < deadline:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -13,13 +14,23 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from microapi.middleware import MemoryStore, RedisStore, SQLiteStore, Store, StoreUnavailable
+from microapi import Api, Request, Res
+from microapi.middleware import (
+    MemoryStore,
+    RedisStore,
+    SQLiteStore,
+    Store,
+    StoreUnavailable,
+    rate_limit,
+)
+from microapi.testing import TestClient
 from tests.helpers import ROOT, RedisServer, free_port, redis_server
 
 
@@ -366,7 +377,7 @@ def test_redis_reconnects_after_a_restart(
     tmp_path: Path, open_redis: Callable[..., RedisStore]
 ) -> None:
     with redis_server(tmp_path) as server:
-        store = open_redis(server.url, timeout=0.5)
+        store = open_redis(server.url, timeout=0.5, backoff=0)  # no circuit breaker
         assert store.hit("a", 60)[0] == 1
         assert store.hit("a", 60)[0] == 2
         server.kill()
@@ -375,6 +386,87 @@ def test_redis_reconnects_after_a_restart(
         server.start()  # same port, empty: counting starts again
         assert store.hit("a", 60)[0] == 1
         assert store.hit("a", 60)[0] == 2
+
+
+@contextmanager
+def stalled(server: RedisServer) -> Iterator[Callable[[], None]]:
+    """Stall *server* with SIGSTOP (it keeps its socket, never answers); yield resume."""
+    assert server.process is not None
+    pid = server.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield lambda: os.kill(pid, signal.SIGCONT)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_redis_circuit_breaker_fails_fast_then_probes(
+    tmp_path: Path, open_redis: Callable[..., RedisStore]
+) -> None:
+    clock = Clock()
+    with redis_server(tmp_path) as server:
+        store = open_redis(server.url, timeout=0.2, backoff=2.0, clock=clock)
+        assert store.hit("a", 60)[0] == 1
+        with stalled(server) as resume:
+            with pytest.raises(StoreUnavailable, match=r"[Tt]imeout"):
+                store.hit("a", 60)  # the one hit that waits
+            for _ in range(20):  # at once: the breaker answers, not Redis
+                with pytest.raises(StoreUnavailable, match="failed recently"):
+                    store.hit("a", 60)
+            clock.now += 2.0
+            with pytest.raises(StoreUnavailable, match=r"[Tt]imeout"):
+                store.hit("a", 60)  # the probe, still stalled
+            with pytest.raises(StoreUnavailable, match="failed recently"):
+                store.hit("a", 60)
+            resume()
+            clock.now += 1.9
+            with pytest.raises(StoreUnavailable, match="failed recently"):
+                store.hit("a", 60)  # still backing off
+            clock.now += 0.1
+            # The probe succeeds: closed again.  (The hits that timed out were
+            # in the stalled server's socket buffer: it may count them on resuming.)
+            count = store.hit("a", 60)[0]
+            assert 2 <= count <= 4
+            assert store.hit("a", 60)[0] == count + 1
+
+
+def test_redis_answered_errors_do_not_open_the_circuit(
+    redis_url: str, open_redis: Callable[..., RedisStore]
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.rpush("t6:bad", "not a counter")
+    client.close()
+    store = open_redis(redis_url, prefix="t6:", clock=Clock())
+    with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
+        store.hit("bad", 60)
+    assert store.hit("good", 60)[0] == 1
+
+
+@pytest.mark.parametrize("fail_open", [True, False])
+def test_a_stalled_redis_answers_by_the_policy(
+    tmp_path: Path, open_redis: Callable[..., RedisStore], fail_open: bool
+) -> None:
+    with redis_server(tmp_path) as server:
+        store = open_redis(server.url, timeout=0.2, backoff=60, clock=Clock())
+        api = Api()
+        api.middleware(rate_limit("100/minute", store=store, fail_open=fail_open))
+
+        @api.route("/")
+        def index(req: Request, res: Res) -> dict[str, Any]:
+            return {}
+
+        client = TestClient(api)
+        assert client.get("/").headers["RateLimit-Remaining"] == "99"
+        with stalled(server):
+            for _ in range(10):
+                response = client.get("/")
+                assert response.status_code == (200 if fail_open else 503)
+                assert "RateLimit-Remaining" not in response.headers
+
+
+def test_redis_backoff_is_checked(open_redis: Callable[..., RedisStore]) -> None:
+    with pytest.raises(ValueError, match="backoff"):
+        open_redis("redis://127.0.0.1:1/0", backoff=-1)
 
 
 def test_redis_is_exact_across_processes(redis_url: str) -> None:

@@ -9,6 +9,7 @@ loopback address of the test's own (127.0.0.10, ...), so that nginx and
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -291,6 +292,9 @@ def test_redis_killed_fails_open_and_limits_are_exact_again_after(up: Topology) 
     )
     up.redis.start()  # on the same port; nothing else restarted
     wait_until(up.redis.ping, "Redis")
+    # Each worker's circuit breaker tries Redis again once its back-off
+    # (RedisStore's default, 1 s) has passed.
+    time.sleep(1.2)
     after = burst("after", LIMIT + 5)
     print(f"  Redis back: admitted {[admitted(c) for c in after.values()]} of {LIMIT + 5} each")
     warning = "is unavailable, admitting requests unlimited"
