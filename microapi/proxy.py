@@ -24,10 +24,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import suppress
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from .errors import HTTPError
+from .response import header_value
 
 if TYPE_CHECKING:
     import urllib3
@@ -425,7 +427,8 @@ def _respond(
         if lower not in passed or lower in dropped or lower in HOP_BY_HOP or lower in _FRAMING:
             continue
         if lower == "content-type":
-            content_type = value
+            with suppress(ValueError):  # one microapi refuses to send: the default
+                content_type = header_value(name, value)
             continue
         try:
             # Vary adds to what middleware set (CORS's Vary: Origin); the

@@ -364,9 +364,12 @@ class Res:
         The body is sent chunk by chunk as the server iterates it, after
         the status and headers; an error while streaming can no longer
         change them (the connection is closed instead).
+
+        :raises ValueError: for a *content_type* :meth:`set_header` refuses.
         """
         if isinstance(iterable, (str, bytes, bytearray)) or hasattr(iterable, "__aiter__"):
             raise TypeError("res.stream() takes an iterable of chunks; use res.send() for one body")
+        content_type = header_value("Content-Type", content_type)
         self._mark_sent("stream")
         self._stream = _StreamBody(iterable)
         self._watched = True

@@ -190,6 +190,10 @@ class _Upstream(BaseHTTPRequestHandler):
             self.server.release.wait(2.0)
         self.wfile.write(b"0\r\n\r\n")
 
+    def _controls(self, path: str, query: dict[str, str]) -> None:
+        """Header values RFC 9110 forbids: a control in Content-Type and in ETag."""
+        self._send(200, b"body", {"Content-Type": "text/html\x01", "ETag": '"v\x7f"'})
+
     def _truncated(self, path: str, query: dict[str, str]) -> None:
         """Promise 1000 bytes, send 10, then hang up (or stall first)."""
         self.send_response(200)
@@ -379,6 +383,13 @@ def test_hop_by_hop_request_headers_are_stripped(upstream: Upstream) -> None:
         assert seen.header(name) is None, name
     assert seen.header("Connection") is None
     assert seen.header("X-Kept") == "1"
+
+
+def test_upstream_header_values_microapi_refuses_are_dropped(upstream: Upstream) -> None:
+    response = TestClient(proxy_api(upstream.url("/controls"))).get("/p")
+    assert (response.status_code, response.data) == (200, b"body")
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    assert "ETag" not in response.headers
 
 
 def test_hop_by_hop_and_unsafe_response_headers_are_stripped(upstream: Upstream) -> None:

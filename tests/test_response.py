@@ -680,6 +680,17 @@ def test_header_values_rfc_9110_forbids_are_refused(
     assert "X-New" not in response.headers
 
 
+def test_a_stream_content_type_rfc_9110_forbids_is_refused(api: Api, client: TestClient) -> None:
+    @api.route("/s")
+    def handler(req: Request, res: Res) -> None:
+        with pytest.raises(ValueError, match="must not contain"):
+            res.stream(iter([b"x"]), content_type="text/html\x01")
+        res.stream(iter([b"x"]), content_type="text/plain")  # nothing was sent
+
+    response = client.get("/s")
+    assert (response.status_code, response.data) == (200, b"x")
+
+
 @pytest.mark.parametrize("value", ["a\tb", "caf\xe9", "\x80\xff", "", " spaced ", "~!#"])
 @pytest.mark.parametrize("method", ["set_header", "append_header"])
 def test_header_values_with_tab_and_obs_text_are_allowed(
