@@ -1,9 +1,9 @@
 """Draw the in-process ratios as a PNG bar chart and write the results' README.
 
 Reads what ``make bench`` wrote (``benchmarks/results/inprocess.json`` and,
-when present, ``server.json``), draws the cost of every framework relative to
-Falcon per scenario (log scale when the spread is wide, as Flask makes it)
-with matplotlib's Agg backend, and writes ``benchmarks/results/README.md``:
+when present, ``server.json`` and ``slowclients.json``), draws the cost of
+every framework relative to Falcon per scenario (log scale when the spread is
+wide, as Flask makes it) with matplotlib's Agg backend, and writes ``benchmarks/results/README.md``:
 machine, versions, date, the ratio tables, and notes derived from the numbers,
 naming every scenario a peer wins. The Markdown is printed as well.
 
@@ -213,12 +213,59 @@ def inprocess_notes(ratios: Table, bare: Table) -> list[str]:
     return notes
 
 
+def _runs(document: dict[str, Any]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """The server-mode results by (server, workers), in the order run.
+
+    Files written before granian was measured have neither key: gunicorn, and
+    the run's one worker count.
+    """
+    default_workers = document["settings"].get("workers", 1)
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for result in document["results"]:
+        key = (result.get("server", "gunicorn"), result.get("workers", default_workers))
+        runs.setdefault(key, []).append(result)
+    return runs
+
+
 def server_sections(document: dict[str, Any]) -> list[str]:
-    """The server-mode tables and notes."""
-    results = document["results"]
+    """The server-mode summary across servers, then one section per server and worker count."""
     settings = document["settings"]
+    runs = _runs(document)
+    columns = [f"{server}, {workers} worker(s)" for server, workers in runs]
+    microapi: Table = {}
+    for (server, workers), results in runs.items():
+        for result in results:
+            if result["framework"] == "microapi":
+                column = f"{server}, {workers} worker(s)"
+                microapi.setdefault(result["scenario"], {})[column] = result["requests_per_s"]
+    lines = [
+        "## Server mode",
+        "",
+        "microapi's requests per second on each server (the same apps, one run):",
+        "",
+        "| scenario | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+        *(
+            f"| {scenario} | "
+            + " | ".join(f"{row[c]:.0f}" if c in row else "n/a" for c in columns)
+            + " |"
+            for scenario, row in microapi.items()
+        ),
+        "",
+    ]
+    for (server, workers), results in runs.items():
+        command = settings.get("servers", {}).get(server) or settings.get("gunicorn", server)
+        lines += _server_run_section(results, settings, f"{server}, {workers} worker(s)", command)
+    return lines
+
+
+def _server_run_section(
+    results: list[dict[str, Any]], settings: dict[str, Any], title: str, command: str
+) -> list[str]:
+    """The tables and notes of one server and worker count."""
     rps = _matrix(results, "requests_per_s")
     ratio = _matrix(results, "ratios", "falcon")
+    bare = _matrix(results, "ratios", "bare")
     # NOTE: best_ratios and "interleaved" came with interleaved trials; older files lack them.
     best = (
         _matrix(results, "best_ratios", "falcon")
@@ -248,9 +295,9 @@ def server_sections(document: dict[str, Any]) -> list[str]:
         for s in rps
     }
     lines = [
-        "## Server mode",
+        f"### {title}",
         "",
-        f"`{settings['gunicorn']}` on 127.0.0.1, loaded by {settings['loader']} with "
+        f"`{command}` on 127.0.0.1, loaded by {settings['loader']} with "
         f"{settings['connections']} keep-alive connections; per framework and scenario a "
         f"{settings['warmup_seconds']} s warm-up, then {settings.get('trials', 1)} run(s) of "
         f"{settings['seconds']} s on fresh connections, the median run reported. {layout}, "
@@ -260,6 +307,11 @@ def server_sections(document: dict[str, Any]) -> list[str]:
         "",
         *_table(ratio, ".2f"),
         "",
+        *(
+            ["Requests per second ÷ the bare WSGI callable's:", "", *_table(bare, ".2f"), ""]
+            if bare
+            else []
+        ),
         *(
             ["Best trial's requests per second ÷ Falcon's best:", "", *_table(best, ".2f"), ""]
             if best
@@ -324,15 +376,47 @@ def server_sections(document: dict[str, Any]) -> list[str]:
         notes.append("Errors (socket errors or unexpected statuses) in: " + ", ".join(failed) + ".")
     notes.append(
         "The server, its workers and the load generator share the machine's CPUs, and "
-        "much of each request's time is gunicorn's own HTTP handling, which is the same "
-        "for everyone, so server ratios are much closer to 1 than the in-process ones; "
-        "differences of about 10 % are within the noise between runs."
+        "much of each request's time is the server's own HTTP handling (gunicorn's most of "
+        "all), which is the same for everyone, so server ratios are much closer to 1 than "
+        "the in-process ones; differences of about 10 % are within the noise between runs."
     )
     lines += ["Notes:", "", *(f"- {note}" for note in notes), ""]
     return lines
 
 
-def render(inprocess: dict[str, Any], server: dict[str, Any] | None, png: str) -> str:
+def slow_client_section(document: dict[str, Any]) -> list[str]:
+    """The slow-client comparison's table."""
+    settings = document["settings"]
+    threads = settings.get("threads")
+    lines = [
+        "## Slow clients",
+        "",
+        f"`microapi serve {settings['app']}` on each server at its defaults"
+        + ("" if threads is None else f" but `--threads {threads}`")
+        + f": {settings['connections']} well-behaved clients ({settings['loader']}), a new "
+        f"connection per request, {settings['seconds']} s alone, then {settings['seconds']} s "
+        f"beside {settings['slow']} slow connections (partial headers, partial bodies and "
+        "silent connections in turn). Starved: below 0.1 x the rate alone.",
+        "",
+        "| server | workers | alone req/s | beside slow req/s | p99 ms | errors | ÷ alone "
+        "| starved |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    lines += [
+        f"| {r['server']} | {r['workers']} | {r['alone_per_s']:.0f} | {r['slow_per_s']:.0f} "
+        f"| {r['slow_p99_ms']:.2f} | {r['slow_errors']} | {r['ratio']:.2f} "
+        f"| {'yes' if r['starved'] else 'no'} |"
+        for r in document["results"]
+    ]
+    return [*lines, ""]
+
+
+def render(
+    inprocess: dict[str, Any],
+    server: dict[str, Any] | None,
+    png: str,
+    slow: dict[str, Any] | None = None,
+) -> str:
     """The results README."""
     results = inprocess["results"]
     ratios = _matrix(results, "ratios", "falcon")
@@ -381,6 +465,8 @@ def render(inprocess: dict[str, Any], server: dict[str, Any] | None, png: str) -
     ]
     if server is not None:
         lines += server_sections(server)
+    if slow is not None:
+        lines += slow_client_section(slow)
     return "\n".join(lines)
 
 
@@ -393,6 +479,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--inprocess", type=Path, default=RESULTS / "inprocess.json")
     parser.add_argument(
         "--server", type=Path, default=RESULTS / "server.json", help="skipped when missing"
+    )
+    parser.add_argument(
+        "--slowclients",
+        type=Path,
+        default=RESULTS / "slowclients.json",
+        help="skipped when missing",
     )
     parser.add_argument("--png", type=Path, default=RESULTS / "inprocess.png")
     parser.add_argument("--markdown", type=Path, default=RESULTS / "README.md")
@@ -410,6 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     inprocess = _load(args.inprocess)
     server = _load(args.server) if args.server.exists() else None
+    slow = _load(args.slowclients) if args.slowclients.exists() else None
     facts = inprocess["environment"]
     title = (
         f"In-process cost per request relative to Falcon {facts['Falcon'].split()[0]} "
@@ -421,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.png.parent.resolve() == args.markdown.parent.resolve()
         else str(args.png.resolve())
     )
-    text = render(inprocess, server, png)
+    text = render(inprocess, server, png, slow)
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
     args.markdown.write_text(text, encoding="utf-8")
     print(text)

@@ -1,8 +1,12 @@
-"""Server mode: every framework under the same gunicorn, loaded over HTTP on 127.0.0.1.
+"""Server mode: every framework under the same real server, loaded over HTTP on 127.0.0.1.
 
-For each scenario, one gunicorn per framework (``--workers 1 --worker-class
-gthread --threads 2`` by default, each bound to its own free port on
-127.0.0.1) serves ``benchmarks.apps.<framework>_app.make(scenario)`` through
+Both servers ``microapi serve`` offers are measured in one run: gunicorn
+(``--worker-class gthread --threads 2``, ``microapi serve``'s default) and
+granian (``--interface wsgi --blocking-threads 2``, ``microapi serve
+--server granian``), each with 1 and with 2 workers by default (``--server``,
+``--workers``).  For each scenario and each of those settings, one server per
+framework (each bound to its own free port on 127.0.0.1) serves
+``benchmarks.apps.<framework>_app.make(scenario)`` through
 :mod:`benchmarks.wsgi`; all of them run at once and idle while not loaded.
 Each answers one request that is checked against the scenario's expected
 answer, then gets a short warm-up. Then the load generator runs
@@ -14,7 +18,8 @@ exists, else a bounded Python generator (threads with keep-alive
 ``http.client`` connections, which the GIL makes far slower than wrk: compare
 only numbers from one loader). The answers are checked again after the load.
 Reported: the median and the best requests per second over the trials (and
-their ratios to Falcon's median and best for the same scenario), p50 and p99
+their ratios to Falcon's and the bare WSGI callable's for the same scenario and
+server settings, and to the same framework on gunicorn), p50 and p99
 latency of the median trial, errors, and the peak RSS (``VmHWM``) of each
 worker process, read from ``/proc`` before the servers are stopped. Servers
 always stop, whatever happens (:class:`contextlib.ExitStack`).
@@ -32,6 +37,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -51,12 +57,15 @@ from benchmarks.meta import environment, header_line, write_json
 from benchmarks.scenarios import SCENARIOS, Scenario
 
 HOST = "127.0.0.1"
-#: NOTE: one worker by default. With two (on this 2-CPU machine class, wrk
-#: included) the workers got wrk's connections unevenly, each accepting what
-#: it could when they arrived together, so that one worker often idled: one
-#: app measured 5,400 to 11,300 req/s from one 1 s run to the next (16 or 64
-#: connections alike). One worker with two threads varied by about 15 %.
-DEFAULT_WORKERS = 1
+#: The servers measured, in the order run: ``microapi serve``'s two.
+SERVERS = ("gunicorn", "granian")
+#: NOTE: one worker and two. With two (on this 2-CPU machine class, wrk
+#: included) gunicorn's workers got wrk's connections unevenly, each accepting
+#: what it could when they arrived together, so that one worker often idled:
+#: one app measured 5,400 to 11,300 req/s from one 1 s run to the next (16 or
+#: 64 connections alike); one worker with two threads varied by about 15 %.
+#: Compare two-worker figures across frameworks of one run only.
+DEFAULT_WORKERS = (1, 2)
 THREADS = 2
 #: NOTE: 5 trials of 1 s rather than 3 of 2 s (a full run takes about 6
 #: minutes either way): in five runs of each, hello's microapi ÷ Falcon
@@ -66,7 +75,7 @@ DEFAULT_SECONDS = 1
 DEFAULT_TRIALS = 5
 DEFAULT_CONNECTIONS = 64
 WARMUP_SECONDS = 1
-#: Longest wait for gunicorn to listen and fork its workers.
+#: Longest wait for a server to listen and start its workers.
 START_TIMEOUT = 30.0
 #: Longest wait for one response, for the check and for each loaded request.
 REQUEST_TIMEOUT = 5.0
@@ -96,6 +105,8 @@ class ServerResult:
 
     scenario: str
     framework: str
+    server: str
+    workers: int
     requests: int
     seconds: float
     requests_per_s: float
@@ -106,7 +117,9 @@ class ServerResult:
     trials_per_s: list[float]
     #: The fastest trial's requests per second: the least disturbed estimate.
     best_per_s: float = 0.0
-    #: ``{"falcon": requests_per_s ÷ Falcon's}`` for the same scenario.
+    #: ``{"falcon": requests_per_s ÷ Falcon's, "bare": ÷ the bare callable's}``
+    #: for the same scenario, server and workers; on granian also
+    #: ``"gunicorn"``: ÷ the same framework's on gunicorn with as many workers.
     ratios: dict[str, float] = field(default_factory=dict)
     #: ``{"falcon": best_per_s ÷ Falcon's best_per_s}`` for the same scenario.
     best_ratios: dict[str, float] = field(default_factory=dict)
@@ -117,7 +130,7 @@ class ServerResult:
 
 
 class ServerError(RuntimeError):
-    """gunicorn did not start, or its app answered wrongly."""
+    """A server did not start, or its app answered wrongly."""
 
 
 def _children(pid: int) -> list[int]:
@@ -147,14 +160,23 @@ def peak_rss_mib(pid: int) -> float:
     raise ServerError(f"no VmHWM in /proc/{pid}/status")
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (granian takes no port 0)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 class Server:
-    """A gunicorn master and its workers serving one app; a context manager.
+    """A server's master and its workers serving one app; a context manager.
 
     :param framework: a name from :data:`~benchmarks.apps.FRAMEWORKS`.
     :param scenario: a name from :data:`~benchmarks.scenarios.SCENARIOS`.
-    :param environ: extra environment variables for gunicorn.
-    :param directory: where gunicorn's log file goes.
-    :param workers: gunicorn's ``--workers``.
+    :param environ: extra environment variables for the server.
+    :param directory: where the server's log file goes.
+    :param workers: the server's ``--workers``.
+    :param server: a name from :data:`SERVERS`.
     """
 
     def __init__(
@@ -163,13 +185,15 @@ class Server:
         scenario: str,
         environ: dict[str, str],
         directory: str,
-        workers: int = DEFAULT_WORKERS,
+        workers: int = 1,
+        server: str = "gunicorn",
     ) -> None:
         self.framework = framework
         self.workers_wanted = workers
         self.scenario = scenario
+        self.server = server
         self.environ = environ
-        self.log_path = Path(directory, f"gunicorn-{framework}-{scenario}.log")
+        self.log_path = Path(directory, f"{server}-{workers}-{framework}-{scenario}.log")
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self._terminated = False
@@ -191,12 +215,12 @@ class Server:
         self.stop()
 
     def start(self) -> None:
-        """Start gunicorn; wait until it listens and has forked its workers."""
+        """Start the server; wait until it listens and has started its workers."""
         self.launch()
         self.wait_ready(time.monotonic() + START_TIMEOUT)
 
     def launch(self) -> None:
-        """Start gunicorn without waiting for it (see :meth:`wait_ready`)."""
+        """Start the server without waiting for it (see :meth:`wait_ready`)."""
         env = {
             **os.environ,
             **self.environ,
@@ -213,13 +237,7 @@ class Server:
             # NOTE: a new session makes the master and its workers one process
             # group, so stop() can kill them all by the master's id if need be.
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    *gunicorn_options(self.workers_wanted),
-                    "benchmarks.wsgi:app",
-                ],
+                self.command(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -227,39 +245,53 @@ class Server:
                 start_new_session=True,
             )
 
+    def command(self) -> list[str]:
+        """The server's command line (granian's port is chosen here)."""
+        if self.server == "granian":
+            self.port = free_port()
+            options = granian_options(self.workers_wanted, self.port)
+        else:
+            options = gunicorn_options(self.workers_wanted)
+        return [sys.executable, "-m", self.server, *options, "benchmarks.wsgi:app"]
+
     def wait_ready(self, deadline: float) -> None:
-        """Wait until gunicorn listens and has forked its workers.
+        """Wait until the server listens and has started its workers.
+
+        gunicorn logs the port the OS gave it; granian was given a free one
+        and is ready once it accepts a connection.
 
         :param deadline: a :func:`time.monotonic` time after which to give up.
-        :raises ServerError: gunicorn exited or was not ready by *deadline*.
+        :raises ServerError: the server exited or was not ready by *deadline*.
         """
+        name = f"{self.server} for {self.framework} / {self.scenario}"
         if self.process is None:
-            raise ServerError(f"gunicorn for {self.framework} / {self.scenario} was not started")
+            raise ServerError(f"{name} was not started")
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ServerError(
-                    f"gunicorn for {self.framework} / {self.scenario} exited with "
-                    f"{self.process.returncode}:\n{self.log()}"
-                )
+                raise ServerError(f"{name} exited with {self.process.returncode}:\n{self.log()}")
             if not self.port and (match := _LISTENING.search(self.log())):
                 self.port = int(match[1])
-            if self.port and len(self.workers()) >= self.workers_wanted:
+            if self.port and len(self.workers()) >= self.workers_wanted and self._accepts():
                 return
             time.sleep(0.05)
-        raise ServerError(
-            f"gunicorn for {self.framework} / {self.scenario} did not start within "
-            f"{START_TIMEOUT:g} s:\n{self.log()}"
-        )
+        raise ServerError(f"{name} did not start within {START_TIMEOUT:g} s:\n{self.log()}")
+
+    def _accepts(self) -> bool:
+        try:
+            socket.create_connection((HOST, self.port), timeout=1).close()
+        except OSError:
+            return False
+        return True
 
     def log(self) -> str:
-        """What gunicorn has written so far."""
+        """What the server has written so far."""
         try:
             return self.log_path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return ""
 
     def workers(self) -> list[int]:
-        """The worker processes' ids: the children of the gunicorn master."""
+        """The worker processes' ids: the children of the server's master."""
         return [] if self.process is None else _children(self.process.pid)
 
     def terminate(self) -> None:
@@ -310,6 +342,32 @@ def gunicorn_options(workers: int) -> list[str]:
         "--graceful-timeout",
         "2",
     ]
+
+
+def granian_options(workers: int, port: int | str) -> list[str]:
+    """The granian options every framework is served with, as ``microapi serve`` sets them."""
+    return [
+        "--interface",
+        "wsgi",
+        "--workers",
+        str(workers),
+        "--blocking-threads",
+        str(THREADS),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--no-ws",
+        "--log-level",
+        "warning",
+    ]
+
+
+def server_settings(server: str, workers: int) -> str:
+    """The command line *server* runs every framework with, its version first."""
+    # NOTE: each granian is given its own free port, shown as PORT.
+    options = granian_options(workers, "PORT") if server == "granian" else gunicorn_options(workers)
+    return f"{server} {metadata.version(server)} {' '.join(options)}"
 
 
 def _target(scenario: Scenario) -> str:
@@ -488,10 +546,10 @@ def check_answers(servers: dict[str, Server], scenario: Scenario, when: str) -> 
         raise ServerError(f"apps do not answer alike {when}:\n  " + "\n  ".join(problems))
 
 
-def _load(
+def run_load(
     args: argparse.Namespace, port: int, scenario: Scenario, seconds: int, directory: str
 ) -> Load:
-    """One run of the chosen load generator against the server on *port*."""
+    """One run of the chosen load generator (``args.wrk`` or Python) against *port*."""
     if args.wrk:
         return run_wrk(args.wrk, port, scenario, seconds, args.connections, directory)
     return run_python(port, scenario, seconds, args.connections)
@@ -501,11 +559,13 @@ def _load(
 def serving(
     frameworks: Sequence[str],
     scenario: Scenario,
-    args: argparse.Namespace,
+    run: tuple[str, int],
     environ: dict[str, str],
     directory: str,
 ) -> Iterator[dict[str, Server]]:
-    """Run one ready gunicorn per framework for *scenario*, all at once.
+    """Run one ready server per framework for *scenario*, all at once.
+
+    :param run: the server's name and its number of workers.
 
     The servers start together (their imports overlap) and all stop when the
     block exits, however it exits: SIGTERM to every master first, then each
@@ -514,7 +574,7 @@ def serving(
     with contextlib.ExitStack() as stack:
         servers: dict[str, Server] = {}
         for framework in frameworks:
-            server = Server(framework, scenario.name, environ, directory, args.workers)
+            server = Server(framework, scenario.name, environ, directory, run[1], run[0])
             # NOTE: registered before the launch, so a failure anywhere from
             # here on still stops every server launched so far.
             stack.callback(server.stop)
@@ -533,10 +593,13 @@ def measure(
     scenario: Scenario,
     frameworks: Sequence[str],
     args: argparse.Namespace,
+    run: tuple[str, int],
     environ: dict[str, str],
     directory: str,
 ) -> list[ServerResult]:
     """Serve *scenario* with every framework at once, check, warm up, load interleaved.
+
+    *run* is the server's name and its number of workers.
 
     Each framework's server answers one checked request and gets a
     ``WARMUP_SECONDS`` warm-up; then each trial loads every server once, in
@@ -544,30 +607,39 @@ def measure(
     are checked again, and the workers' peak RSS read, before the servers stop.
     """
     loads: dict[str, list[Load]] = {framework: [] for framework in frameworks}
-    with serving(frameworks, scenario, args, environ, directory) as servers:
+    with serving(frameworks, scenario, run, environ, directory) as servers:
         check_answers(servers, scenario, "before the load")
         for server in servers.values():
-            _load(args, server.port, scenario, WARMUP_SECONDS, directory)
+            run_load(args, server.port, scenario, WARMUP_SECONDS, directory)
         for number, order in enumerate(trial_orders(frameworks, args.trials), 1):
-            print(f"{scenario.name}: trial {number}/{args.trials}", file=sys.stderr)
+            print(
+                f"{scenario.name} on {run[0]}, {run[1]} worker(s): trial {number}/{args.trials}",
+                file=sys.stderr,
+            )
             for framework in order:
                 port = servers[framework].port
-                loads[framework].append(_load(args, port, scenario, args.seconds, directory))
+                loads[framework].append(run_load(args, port, scenario, args.seconds, directory))
         check_answers(servers, scenario, "after the load")
         rss = {
             framework: [round(peak_rss_mib(pid), 1) for pid in server.workers()]
             for framework, server in servers.items()
         }
     return [
-        summarize(scenario.name, framework, loads[framework], rss[framework])
+        summarize(scenario.name, framework, loads[framework], rss[framework], run)
         for framework in frameworks
     ]
 
 
 def summarize(
-    scenario: str, framework: str, loads: Sequence[Load], rss: list[float]
+    scenario: str,
+    framework: str,
+    loads: Sequence[Load],
+    rss: list[float],
+    run: tuple[str, int] = ("gunicorn", 1),
 ) -> ServerResult:
     """The median trial (latencies included), the best rate, and all trials' errors.
+
+    *run* is the server's name and its number of workers.
 
     With an even number of trials the median trial is the faster of the two
     middle ones.
@@ -577,6 +649,8 @@ def summarize(
     return ServerResult(
         scenario=scenario,
         framework=framework,
+        server=run[0],
+        workers=run[1],
         requests=median.requests,
         seconds=round(median.seconds, 3),
         requests_per_s=round(_rate(median), 1),
@@ -593,26 +667,43 @@ def _rate(load: Load) -> float:
     return load.requests / load.seconds if load.seconds else 0.0
 
 
+#: The peers each result is compared with on the same server settings.
+BASELINES = ("falcon", "bare")
+
+
 def add_ratios(results: Iterable[ServerResult]) -> None:
-    """Set each result's median, best and paired requests/s ratios to Falcon's, per scenario."""
+    """Set each result's requests/s ratios.
+
+    To Falcon's and the bare callable's (median, best and paired) for the
+    same scenario, server and workers; and, on granian, to the same
+    framework's median on gunicorn with as many workers.
+    """
     results = list(results)
-    falcon = {r.scenario: r for r in results if r.framework == "falcon"}
+    by_key = {(r.server, r.workers, r.scenario, r.framework): r for r in results}
     for result in results:
-        baseline = falcon.get(result.scenario)
-        if baseline is None:
-            continue
-        if baseline.requests_per_s:
-            result.ratios["falcon"] = round(result.requests_per_s / baseline.requests_per_s, 3)
-        if baseline.best_per_s:
-            result.best_ratios["falcon"] = round(result.best_per_s / baseline.best_per_s, 3)
-        # Both ran the same trials, in the same rounds.
-        paired = [
-            mine / theirs
-            for mine, theirs in zip(result.trials_per_s, baseline.trials_per_s, strict=True)
-            if theirs
-        ]
-        if paired:
-            result.paired_ratios["falcon"] = round(statistics.median(paired), 3)
+        for peer in BASELINES:
+            baseline = by_key.get((result.server, result.workers, result.scenario, peer))
+            if baseline is not None:
+                _set_ratios(result, baseline, peer)
+        on_gunicorn = by_key.get(("gunicorn", result.workers, result.scenario, result.framework))
+        if result.server != "gunicorn" and on_gunicorn and on_gunicorn.requests_per_s:
+            ratio = result.requests_per_s / on_gunicorn.requests_per_s
+            result.ratios["gunicorn"] = round(ratio, 3)
+
+
+def _set_ratios(result: ServerResult, baseline: ServerResult, peer: str) -> None:
+    if baseline.requests_per_s:
+        result.ratios[peer] = round(result.requests_per_s / baseline.requests_per_s, 3)
+    if baseline.best_per_s:
+        result.best_ratios[peer] = round(result.best_per_s / baseline.best_per_s, 3)
+    # Both ran the same trials, in the same rounds.
+    paired = [
+        mine / theirs
+        for mine, theirs in zip(result.trials_per_s, baseline.trials_per_s, strict=True)
+        if theirs
+    ]
+    if paired:
+        result.paired_ratios[peer] = round(statistics.median(paired), 3)
 
 
 def markdown(results: Iterable[ServerResult], facts: dict[str, str], settings: str) -> str:
@@ -622,19 +713,23 @@ def markdown(results: Iterable[ServerResult], facts: dict[str, str], settings: s
         "",
         settings,
         "",
-        "| scenario | framework | median req/s | vs Falcon | best req/s | best vs Falcon "
-        "| paired vs Falcon | p50 ms | p99 ms | errors | peak RSS/worker MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server | workers | scenario | framework | median req/s | vs Falcon | vs bare "
+        "| vs gunicorn | best req/s | best vs Falcon | paired vs Falcon | p50 ms | p99 ms "
+        "| errors | peak RSS/worker MiB |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+
+    def cell(ratios: dict[str, float], peer: str) -> str:
+        return f"{ratios[peer]:.2f}" if peer in ratios else "n/a"
+
     for r in results:
-        ratio = f"{r.ratios['falcon']:.2f}" if "falcon" in r.ratios else "n/a"
-        best = f"{r.best_ratios['falcon']:.2f}" if "falcon" in r.best_ratios else "n/a"
-        paired = f"{r.paired_ratios['falcon']:.2f}" if "falcon" in r.paired_ratios else "n/a"
         rss = " / ".join(f"{value:.1f}" for value in r.worker_peak_rss_mib)
         lines.append(
-            f"| {r.scenario} | {r.framework} | {r.requests_per_s:.0f} | {ratio} "
-            f"| {r.best_per_s:.0f} | {best} | {paired} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
-            f"| {r.errors} | {rss} |"
+            f"| {r.server} | {r.workers} | {r.scenario} | {r.framework} "
+            f"| {r.requests_per_s:.0f} | {cell(r.ratios, 'falcon')} | {cell(r.ratios, 'bare')} "
+            f"| {cell(r.ratios, 'gunicorn')} | {r.best_per_s:.0f} "
+            f"| {cell(r.best_ratios, 'falcon')} | {cell(r.paired_ratios, 'falcon')} "
+            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {rss} |"
         )
     return "\n".join(lines)
 
@@ -643,7 +738,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line, with the name lists and the loader resolved."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.server",
-        description="Serve every framework with the same gunicorn settings and load it.",
+        description="Serve every framework with the same server settings and load it.",
     )
     parser.add_argument(
         "--seconds",
@@ -653,10 +748,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--workers",
-        type=int,
-        default=DEFAULT_WORKERS,
-        help=f"gunicorn workers, 2 threads each (default {DEFAULT_WORKERS})",
+        default=",".join(map(str, DEFAULT_WORKERS)),
+        metavar="N[,N...]",
+        help="worker counts to measure, 2 threads each (default "
+        f"{','.join(map(str, DEFAULT_WORKERS))})",
     )
+    parser.add_argument("--server", action="append", metavar="NAME[,NAME...]")
     parser.add_argument(
         "--trials",
         type=int,
@@ -682,13 +779,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     try:
         args.scenario = _names(args.scenario, SCENARIOS, "scenario")
         args.framework = _names(args.framework, FRAMEWORKS, "framework")
+        args.server = _names(args.server, SERVERS, "server")
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
+    try:
+        args.workers = sorted({int(count) for count in args.workers.split(",") if count.strip()})
+    except ValueError:
+        parser.error(f"--workers takes numbers separated by commas, not {args.workers!r}")
     if not (
         1 <= args.seconds <= 600
         and 1 <= args.trials <= 20
         and 1 <= args.connections <= 1000
-        and 1 <= args.workers <= 8
+        and args.workers
+        and all(1 <= count <= 8 for count in args.workers)
     ):
         parser.error(
             "--seconds must be 1 to 600, --trials 1 to 20, --connections 1 to 1000, "
@@ -713,31 +816,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         create_database(database)
         # NOTE: gunicorn puts its control socket in $XDG_RUNTIME_DIR; keep it in ours.
         environ = {DATABASE_ENV: database, "XDG_RUNTIME_DIR": directory}
+        runs = [(server, workers) for server in args.server for workers in args.workers]
+        # NOTE: scenario outermost, so one scenario's settings run close together in time.
         for name in args.scenario:
-            print(f"{name}: serving {', '.join(args.framework)}", file=sys.stderr)
-            try:
-                results += measure(SCENARIOS[name], args.framework, args, environ, directory)
-            except (ServerError, OSError, subprocess.SubprocessError) as exc:
-                print(f"server mode failed: {exc}", file=sys.stderr)
-                return 1
+            for run in runs:
+                print(
+                    f"{name} on {run[0]}, {run[1]} worker(s): serving {', '.join(args.framework)}",
+                    file=sys.stderr,
+                )
+                try:
+                    results += measure(
+                        SCENARIOS[name], args.framework, args, run, environ, directory
+                    )
+                except (ServerError, OSError, subprocess.SubprocessError) as exc:
+                    print(f"server mode failed: {exc}", file=sys.stderr)
+                    return 1
     print(f"server mode took {time.monotonic() - begin:.0f} s", file=sys.stderr)
     add_ratios(results)
-    options = " ".join(gunicorn_options(args.workers))
-    gunicorn = f"gunicorn {metadata.version('gunicorn')} {options}"
+    servers = {name: server_settings(name, 1) for name in args.server}
     settings = (
-        f"{gunicorn} · load: {loader}, {args.connections} keep-alive connections · per "
+        f"{' · '.join(servers.values())} (workers: {', '.join(map(str, args.workers))}) "
+        f"· load: {loader}, {args.connections} keep-alive connections · per "
         "scenario every framework's server runs at once; each gets a "
         f"{WARMUP_SECONDS} s warm-up, then {args.trials} trial(s) of {args.seconds} s on "
         "fresh connections, the frameworks interleaved in an order rotated every trial · "
         "median = the median trial (its latencies shown), best = the fastest trial; "
-        "vs Falcon = req/s ÷ Falcon's in the same scenario (higher is better); paired = "
-        "the median over trials of req/s ÷ Falcon's in the same trial."
+        "vs Falcon (bare) = req/s ÷ Falcon's (the bare callable's) in the same scenario and "
+        "server settings (higher is better); vs gunicorn = req/s ÷ the same framework's on "
+        "gunicorn with as many workers; paired = the median over trials of req/s ÷ Falcon's "
+        "in the same trial."
     )
     facts = environment()
     print(markdown(results, facts, settings))
     if args.json:
-        run = {
-            "gunicorn": gunicorn,
+        run_settings = {
+            "servers": servers,
             "workers": args.workers,
             "threads": THREADS,
             "loader": loader,
@@ -747,7 +860,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "warmup_seconds": WARMUP_SECONDS,
             "interleaved": True,
         }
-        write_json(args.json, facts, run, results)
+        write_json(args.json, facts, run_settings, results)
     return 0
 
 

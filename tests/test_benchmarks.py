@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import chart, hotspots, inprocess, security, server
+from benchmarks import chart, hotspots, inprocess, security, server, slowclients
 from benchmarks.apps import FRAMEWORKS
 from benchmarks.scenarios import SCENARIOS
 
@@ -44,27 +44,43 @@ def test_quick_round_runs_and_reports_ratios(
     assert all(result["ratios"]["bare"] > 0 for result in results)
 
 
-def test_server_mode_serves_checks_and_loads(
+def test_server_mode_serves_checks_and_loads_on_both_servers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "server.json"
     argv = ["--loader", "python", "--seconds", "1", "--trials", "1", "--connections", "2"]
-    argv += ["--workers", "2"]
+    argv += ["--server", "gunicorn,granian", "--workers", "1,2"]
     argv += ["--framework", "microapi,bare", "--scenario", "post_valid", "--json", str(out)]
     assert server.main(argv) == 0
-    assert "| post_valid | microapi |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| granian | 2 | post_valid | microapi |" in printed
     document = json.loads(out.read_text())
-    assert document["settings"]["loader"] == "Python http.client threads"
-    results = {result["framework"]: result for result in document["results"]}
-    assert set(results) == {"microapi", "bare"}
-    assert document["settings"]["interleaved"] is True
-    for result in results.values():
+    settings = document["settings"]
+    assert settings["loader"] == "Python http.client threads"
+    assert settings["interleaved"] is True
+    assert settings["workers"] == [1, 2]
+    assert settings["servers"]["granian"].startswith("granian ")
+    assert "--blocking-threads 2" in settings["servers"]["granian"]
+    assert "--worker-class gthread --threads 2" in settings["servers"]["gunicorn"]
+    results = {
+        (result["server"], result["workers"], result["framework"]): result
+        for result in document["results"]
+    }
+    assert set(results) == {
+        (name, workers, framework)
+        for name in ("gunicorn", "granian")
+        for workers in (1, 2)
+        for framework in ("microapi", "bare")
+    }
+    for (name, workers, _), result in results.items():
         assert result["requests"] > 0
         assert result["errors"] == 0
         assert result["trials_per_s"] == [result["requests_per_s"]]
         assert result["best_per_s"] == result["requests_per_s"]
-        assert len(result["worker_peak_rss_mib"]) == 2
+        assert len(result["worker_peak_rss_mib"]) == workers
         assert all(rss > 0 for rss in result["worker_peak_rss_mib"])
+        assert result["ratios"]["bare"] > 0
+        assert ("gunicorn" in result["ratios"]) == (name == "granian")
 
 
 def test_server_trials_rotate_the_framework_order() -> None:
@@ -94,6 +110,22 @@ def test_server_reports_median_and_best_against_falcon() -> None:
     assert mine.paired_ratios == {"falcon": 1.154}
     assert falcon.ratios == falcon.best_ratios == falcon.paired_ratios == {"falcon": 1.0}
     assert other.ratios == other.best_ratios == other.paired_ratios == {}
+
+
+def test_server_ratios_compare_within_one_server_and_across_servers() -> None:
+    def result(name: str, framework: str, rate: int, workers: int = 1) -> server.ServerResult:
+        loads = [server.Load(rate, 1.0, 0, 1.0, 2.0)]
+        return server.summarize("hello", framework, loads, [30.0], (name, workers))
+
+    gunicorn = [result("gunicorn", "microapi", 3_000), result("gunicorn", "bare", 3_200)]
+    granian = [result("granian", "microapi", 45_000), result("granian", "bare", 50_000)]
+    two_workers = result("granian", "microapi", 60_000, workers=2)
+    server.add_ratios([*gunicorn, *granian, two_workers])
+    assert gunicorn[0].ratios == {"bare": 0.938}
+    assert granian[0].ratios == {"bare": 0.9, "gunicorn": 15.0}
+    assert granian[1].ratios == {"bare": 1.0, "gunicorn": 15.625}
+    # No peer, and no gunicorn run, with two workers: nothing to compare with.
+    assert two_workers.ratios == {}
 
 
 def test_wrk_script_sends_the_scenario() -> None:
@@ -136,7 +168,8 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
         )
     )
     png, markdown = tmp_path / "out.png", tmp_path / "README.md"
-    argv = ["--inprocess", str(inprocess_json), "--server", str(tmp_path / "missing.json")]
+    missing = str(tmp_path / "missing.json")
+    argv = ["--inprocess", str(inprocess_json), "--server", missing, "--slowclients", missing]
     assert chart.main([*argv, "--png", str(png), "--markdown", str(markdown)]) == 0
     assert png.read_bytes().startswith(b"\x89PNG")
     text = markdown.read_text()
@@ -144,6 +177,64 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
     assert "| hello | 0.40 | 0.90 |" in text
     assert "**A peer wins" not in text
     assert "Server mode" not in text
+
+    def served(name: str, workers: int, framework: str, rate: float) -> dict[str, object]:
+        return {
+            "scenario": "hello",
+            "framework": framework,
+            "server": name,
+            "workers": workers,
+            "requests_per_s": rate,
+            "ratios": {"falcon": rate / 1000},
+            "p50_ms": 1.0,
+            "p99_ms": 2.0,
+            "errors": 0,
+            "worker_peak_rss_mib": [30.0] * workers,
+        }
+
+    server_json = tmp_path / "server.json"
+    server_json.write_text(
+        json.dumps(
+            {
+                "settings": {
+                    "servers": {"gunicorn": "gunicorn 23 G", "granian": "granian 2.8 R"},
+                    "workers": [1],
+                    "loader": "wrk",
+                    "connections": 64,
+                    "warmup_seconds": 1,
+                    "seconds": 1,
+                },
+                "results": [
+                    served("gunicorn", 1, "microapi", 3000.0),
+                    served("gunicorn", 1, "falcon", 3000.0),
+                    served("granian", 1, "microapi", 45000.0),
+                    served("granian", 1, "falcon", 30000.0),
+                ],
+            }
+        )
+    )
+    slow_json = tmp_path / "slowclients.json"
+    slow_result = {
+        "server": "granian",
+        "workers": 5,
+        "alone_per_s": 5000.0,
+        "slow_per_s": 4000.0,
+        "slow_p99_ms": 9.0,
+        "slow_errors": 0,
+        "ratio": 0.8,
+        "starved": False,
+    }
+    settings = {"app": "a:api", "connections": 4, "loader": "wrk", "seconds": 5, "slow": 20}
+    slow_json.write_text(json.dumps({"settings": settings, "results": [slow_result]}))
+    argv = ["--inprocess", str(inprocess_json), "--server", str(server_json)]
+    argv += ["--slowclients", str(slow_json)]
+    assert chart.main([*argv, "--png", str(png), "--markdown", str(markdown)]) == 0
+    text = markdown.read_text()
+    assert "| scenario | gunicorn, 1 worker(s) | granian, 1 worker(s) |" in text
+    assert "| hello | 3000 | 45000 |" in text
+    assert "### granian, 1 worker(s)" in text
+    assert "`granian 2.8 R` on 127.0.0.1" in text
+    assert "| granian | 5 | 5000 | 4000 | 9.00 | 0 | 0.80 | no |" in text
 
 
 def test_hotspots_profiles_one_scenario(capsys: pytest.CaptureFixture[str]) -> None:
@@ -164,3 +255,33 @@ def test_hotspots_samples_one_scenario(capsys: pytest.CaptureFixture[str]) -> No
 def test_security_cost_runs_after_checking_both_answers(capsys: pytest.CaptureFixture[str]) -> None:
     assert security.main(["--rounds", "1", "--calls", "10"]) == 0
     assert "cors + rate_limit(MemoryStore) + bearer_auth" in capsys.readouterr().out
+
+
+def test_slow_clients_compares_alone_and_beside_slow_connections(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One worker: microapi serve's default reads WEB_CONCURRENCY, as the benchmark does.
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")
+    out = tmp_path / "slow.json"
+    argv = ["--loader", "python", "--seconds", "1", "--connections", "2", "--slow", "3"]
+    assert slowclients.main([*argv, "--threads", "8", "--json", str(out)]) == 0
+    assert "| granian | 1 |" in capsys.readouterr().out
+    document = json.loads(out.read_text())
+    assert document["settings"]["threads"] == 8
+    results = {result["server"]: result for result in document["results"]}
+    assert set(results) == {"gunicorn", "granian"}
+    for result in results.values():
+        assert result["workers"] == 1
+        assert result["alone_per_s"] > 0
+        assert result["alone_errors"] == 0
+        # 8 threads outnumber the 3 slow connections: nobody is starved.
+        assert result["slow_per_s"] > 0
+        assert result["starved"] is False
+
+
+def test_slow_clients_call_a_server_starved_below_a_tenth() -> None:
+    alone = server.Load(1000, 1.0, 0, 1.0, 2.0)
+    starved = slowclients.summarize("gunicorn", 5, alone, server.Load(5, 1.0, 0, 1.0, 2.0), 0)
+    served = slowclients.summarize("granian", 5, alone, server.Load(800, 1.0, 0, 1.0, 2.0), 0)
+    assert (starved.ratio, starved.starved) == (0.005, True)
+    assert (served.ratio, served.starved) == (0.8, False)
