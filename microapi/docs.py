@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .errors import HTTPError
+from .extras import install_hint
 
 if TYPE_CHECKING:
     from .app import Api
@@ -97,7 +98,7 @@ def _bundle_dir() -> Path:
     except ImportError:
         raise RuntimeError(
             "Api(docs=True) serves Swagger UI from the swagger-ui-bundle package; "
-            "install it with: pip install 'microapi[docs]'"
+            f"install it with: {install_hint('docs')}"
         ) from None
     return Path(str(swagger_ui_path))
 
