@@ -46,10 +46,11 @@ DOCS_CSP = (
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
 )
 
-# Files served from the swagger-ui-bundle package: name → media type.
+# Files served from the swagger-ui-bundle package: name → media type.  NOTE:
+# no charset: werkzeug's send_file adds "; charset=utf-8" to text/* itself.
 _BUNDLE_FILES = {
-    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-    "swagger-ui.css": "text/css; charset=utf-8",
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
     "favicon-32x32.png": "image/png",
     "favicon-16x16.png": "image/png",
 }

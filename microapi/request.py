@@ -84,8 +84,13 @@ class _CountedStream(LimitedStream):
     def readinto(self, b: bytearray) -> int | None:  # type: ignore[override]
         size = super().readinto(b)
         if self.tell() >= self.limit:
-            raise RequestEntityTooLarge()
+            raise _too_large(self.limit - 1)
         return size
+
+
+def _too_large(limit: int) -> RequestEntityTooLarge:
+    """The 413 for a body over *limit* bytes, saying the limit (the client can act on it)."""
+    return RequestEntityTooLarge(f"the request body is larger than the limit of {limit} bytes")
 
 
 def decode_wsgi(value: str) -> str:
@@ -298,8 +303,10 @@ class Request(_WerkzeugRequest):
             if length is None:
                 return cast(IO[bytes], _CountedStream(environ["wsgi.input"], limit))
             if length > limit:
-                raise RequestEntityTooLarge()
+                raise _too_large(limit)
             return cast(IO[bytes], LimitedStream(environ["wsgi.input"], length))
+        if limit is not None and (self.content_length or 0) > limit:
+            raise _too_large(limit)  # werkzeug's own 413 would not say the limit
         return get_input_stream(environ, max_content_length=limit)
 
     @overload
@@ -353,7 +360,7 @@ class Request(_WerkzeugRequest):
             if "wsgi.input_terminated" in environ:
                 return None  # werkzeug reads such a stream to its end
         elif length > limit:
-            raise RequestEntityTooLarge()
+            raise _too_large(limit)
         if not length:
             return b""
         stream = environ["wsgi.input"]

@@ -121,13 +121,16 @@ def serving(
     threads: int = 2,
     options: Sequence[str] = (),
     env: dict[str, str] | None = None,
+    python: str = sys.executable,
+    cwd: Path = ROOT,
 ) -> Iterator[Served]:
     """Run ``microapi serve APP --server SERVER`` on a free 127.0.0.1 port; stop it after.
 
     *options* are ``microapi serve`` options; *server_options* go to the
-    server after ``--``.  Returns when every worker is ready; the log
-    (server and access lines) is drained all along, so a chatty server
-    never blocks on a full pipe.
+    server after ``--``.  *python* and *cwd* run it from another virtualenv
+    and directory (an installed wheel).  Returns when every worker is ready;
+    the log (server and access lines) is drained all along, so a chatty
+    server never blocks on a full pipe.
     """
     environ = {
         **os.environ,
@@ -136,13 +139,13 @@ def serving(
         "XDG_RUNTIME_DIR": str(runtime_dir),
     }
     port = free_port()
-    command = [sys.executable, "-m", "microapi", "serve", app, "--server", server]
+    command = [python, "-m", "microapi", "serve", app, "--server", server]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     command += ["--threads", str(threads), *options]
     if server_options:
         command += ["--", *server_options]
     process = subprocess.Popen(
-        command, cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, cwd=cwd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     served = Served(server, process, "127.0.0.1", port)
     reader = threading.Thread(target=_keep, args=(process, served.log), daemon=True)
