@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -161,7 +162,15 @@ def serving(
             raise AssertionError(f"{server} did not start: {command}\n" + served.text())
         yield served
     finally:
+        workers = served.workers()  # now: once the master is gone, orphans have no parent
         stop(process)
+        for pid in workers:
+            # NOTE: a worker outliving its master (killed after the graceful
+            # timeout on a loaded machine) keeps the log pipe open; closing
+            # the pipe below would then wait for the reader for ever.
+            if _is_alive(pid):
+                served.log.append(f"helpers: killed worker {pid}, alive after its master\n")
+                os.kill(pid, signal.SIGKILL)
         reader.join(timeout=10)
         assert process.stdout is not None
         process.stdout.close()
