@@ -1,15 +1,21 @@
 # microapi developer commands.  `make test` and `make run` work on a fresh clone:
-# they create .venv and install what they need.
+# they create their virtualenv and install what they need.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# NOTE: make run has its own virtualenv with only what the demo needs (the runtime
+# dependencies and the todos example's extras), not the ~490 MB development toolchain.
+RUN_VENV := .venv-run
+RUN_BIN := $(RUN_VENV)/bin
+RUN_EXTRAS ?= db,docs
+RUN_STAMP := $(RUN_VENV)/.installed-$(RUN_EXTRAS)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 APP ?= examples.todos.wsgi:api
 
 .PHONY: run test lint typecheck pytest bench bench-deps clean browser-deps soak fuzz multihost \
-	nginx-deps
+	nginx-deps dist
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +23,24 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: serve the demo app with gunicorn on http://127.0.0.1:8000
-run: $(STAMP)
+$(RUN_STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(RUN_VENV)
+	$(RUN_BIN)/python -m pip install --quiet --upgrade pip
+	$(RUN_BIN)/python -m pip install --quiet -e '.[$(RUN_EXTRAS)]'
+	touch $(RUN_STAMP)
+
+## run: serve the demo app (microapi serve: gunicorn, an access line per request with
+##      its request id) on http://127.0.0.1:8000, from .venv-run; another example:
+##      make run APP=examples.hello.wsgi:api (RUN_EXTRAS= for extras it needs)
+run: $(RUN_STAMP)
 	@echo "microapi demo: http://$(HOST):$(PORT)/api/todos  docs: http://$(HOST):$(PORT)/docs  (Ctrl-C to stop)"
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --worker-class gthread --threads 2 $(APP)
+	$(RUN_BIN)/microapi serve $(APP) --bind $(HOST):$(PORT) --workers 2 --threads 2
+
+## dist: the sdist and the wheel in dist/, checked by twine (what would be uploaded)
+dist: $(STAMP)
+	rm -rf dist build
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
 
 ## test: lint, format check, type check, and the test suite with coverage
 test: browser-deps lint typecheck pytest
@@ -80,4 +100,4 @@ fuzz: $(STAMP)
 		tests/test_bodies.py tests/test_jsonutil.py tests/test_errors.py tests/test_request.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov
+	rm -rf $(VENV) $(RUN_VENV) dist build .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov

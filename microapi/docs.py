@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .errors import HTTPError
+from .extras import install_hint
 
 if TYPE_CHECKING:
     from .app import Api
@@ -45,10 +46,11 @@ DOCS_CSP = (
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
 )
 
-# Files served from the swagger-ui-bundle package: name → media type.
+# Files served from the swagger-ui-bundle package: name → media type.  NOTE:
+# no charset: werkzeug's send_file adds "; charset=utf-8" to text/* itself.
 _BUNDLE_FILES = {
-    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-    "swagger-ui.css": "text/css; charset=utf-8",
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
     "favicon-32x32.png": "image/png",
     "favicon-16x16.png": "image/png",
 }
@@ -97,7 +99,7 @@ def _bundle_dir() -> Path:
     except ImportError:
         raise RuntimeError(
             "Api(docs=True) serves Swagger UI from the swagger-ui-bundle package; "
-            "install it with: pip install 'microapi[docs]'"
+            f"install it with: {install_hint('docs')}"
         ) from None
     return Path(str(swagger_ui_path))
 

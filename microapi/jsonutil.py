@@ -7,7 +7,7 @@ Decoding is strict: only UTF-8, no ``NaN``/``Infinity``, no numbers that
 overflow, at most :data:`MAX_DEPTH` nested containers.
 
 When the optional ``orjson`` package is installed (``pip install
-microapi[orjson]``), :func:`dumps` and, for bodies of 128 bytes or more,
+microapi-wsgi[orjson]``), :func:`dumps` and, for bodies of 128 bytes or more,
 :func:`loads` use it first, for speed only: what orjson refuses, or could
 treat differently, goes through the standard library, whose result or error
 is the answer.  So both give the same values, bytes and errors, except

@@ -16,7 +16,7 @@ go upstream (never the client's ``Cookie``, ``Authorization`` or
 either direction, redirects are not followed, nothing is retried, and no
 error response or log line names the upstream or the secret.
 
-Built on urllib3 (``pip install 'microapi[proxy]'``), imported on first use.
+Built on urllib3 (``pip install "microapi-wsgi[proxy]"``), imported on first use.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from .errors import HTTPError
+from .extras import install_hint
 from .response import header_value
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ def get_pool() -> urllib3.PoolManager:
         import urllib3
     except ImportError:
         raise ImportError(
-            "microapi.proxy needs urllib3 2.3 or later: pip install 'microapi[proxy]'"
+            f"microapi.proxy needs urllib3 2.3 or later: {install_hint('proxy')}"
         ) from None
     if not hasattr(urllib3.HTTPResponse, "read1"):  # added in urllib3 2.3
         raise ImportError("microapi.proxy needs urllib3 2.3 or later: pip install -U urllib3")

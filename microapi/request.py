@@ -109,8 +109,13 @@ class _CountedStream(_BodyStream):
     def readinto(self, b: bytearray) -> int | None:  # type: ignore[override]
         size = super().readinto(b)
         if self.tell() >= self.limit:
-            raise RequestEntityTooLarge()
+            raise _too_large(self.limit - 1)
         return size
+
+
+def _too_large(limit: int) -> RequestEntityTooLarge:
+    """The 413 for a body over *limit* bytes, saying the limit (the client can act on it)."""
+    return RequestEntityTooLarge(f"the request body is larger than the limit of {limit} bytes")
 
 
 def decode_wsgi(value: str) -> str:
@@ -321,7 +326,7 @@ class Request(_WerkzeugRequest):
         limit = self.max_content_length
         length = self.content_length
         if length is not None and limit is not None and length > limit:
-            raise RequestEntityTooLarge()
+            raise _too_large(limit)
         stream = environ["wsgi.input"]
         if length is not None:
             return cast(IO[bytes], _BodyStream(stream, length))
@@ -380,7 +385,7 @@ class Request(_WerkzeugRequest):
             if "wsgi.input_terminated" in environ:
                 return None  # werkzeug reads such a stream to its end
         elif length > limit:
-            raise RequestEntityTooLarge()
+            raise _too_large(limit)
         if not length:
             return b""
         stream = environ["wsgi.input"]

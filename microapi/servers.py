@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from .extras import install_hint
 from .types import WSGIApp
 
 __all__ = [
@@ -53,9 +54,6 @@ ACCESS_LOG_FORMAT = (
 #: only a target name).
 APP_ENV = "MICROAPI_SERVE_APP"
 ACCESS_LOG_ENV = "MICROAPI_SERVE_ACCESS_LOG"
-
-#: The extra that installs each optional server, for the error that names it.
-_EXTRAS = {"granian": "granian"}
 
 
 class ServerUnavailable(RuntimeError):
@@ -252,10 +250,7 @@ def granian_app() -> WSGIApp:
 
 
 def _missing(server: str) -> str:
-    return (
-        f"--server {server} needs {server}, which is not installed: "
-        f'pip install "microapi[{_EXTRAS[server]}]"'
-    )
+    return f"--server {server} needs {server}, which is not installed: {install_hint(server)}"
 
 
 # -- the access log ---------------------------------------------------------------------

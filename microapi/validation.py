@@ -214,7 +214,12 @@ def load_body(req: Request, loader: SchemaLoader) -> Any:
         # fields answers 422 naming them.  Empty JSON, multipart or untyped
         # bodies encode nothing at all.
         if data or mimetype == _URLENCODED:
-            return loader.load(loader.from_multidict(req.form))
+            form = req.form
+            try:
+                return loader.load(loader.from_multidict(form))
+            except HTTPError as exc:
+                exc.description = _form_detail(exc.description, mimetype, form)
+                raise
     elif data:
         sent = f"content type {mimetype!r}" if mimetype else "a body without a content type"
         raise HTTPError(
@@ -223,6 +228,19 @@ def load_body(req: Request, loader: SchemaLoader) -> Any:
     raise HTTPError(
         422, "the request body is empty", errors={"_schema": ["A request body is required."]}
     )
+
+
+def _form_detail(detail: str | None, mimetype: str, form: MultiDict[str, Any]) -> str:
+    """A form's 422 detail, saying the body was read as a form (and why that may be wrong)."""
+    # NOTE: the usual cause of a form failing a JSON schema is JSON sent with a
+    # form's content type (curl -d, fetch() with a string body and no header):
+    # its fields then read as one field named by the whole JSON text.
+    if any(key.lstrip()[:1] in ("{", "[") for key in form):
+        return (
+            f"{detail}: the body looks like JSON but was sent as {mimetype}; "
+            "send it with Content-Type: application/json"
+        )
+    return f"{detail} (read as form fields, as sent: {mimetype}; JSON needs application/json)"
 
 
 def _dumping_json(res: Res, schema: Schema, route: Route) -> Callable[[Any], Res]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -130,13 +131,16 @@ def serving(
     threads: int = 2,
     options: Sequence[str] = (),
     env: dict[str, str] | None = None,
+    python: str = sys.executable,
+    cwd: Path = ROOT,
 ) -> Iterator[Served]:
     """Run ``microapi serve APP --server SERVER`` on a free 127.0.0.1 port; stop it after.
 
     *options* are ``microapi serve`` options; *server_options* go to the
-    server after ``--``.  Returns when every worker is ready; the log
-    (server and access lines) is drained all along, so a chatty server
-    never blocks on a full pipe.
+    server after ``--``.  *python* and *cwd* run it from another virtualenv
+    and directory (an installed wheel).  Returns when every worker is ready;
+    the log (server and access lines) is drained all along, so a chatty
+    server never blocks on a full pipe.
     """
     environ = {
         **os.environ,
@@ -145,13 +149,13 @@ def serving(
         "XDG_RUNTIME_DIR": str(runtime_dir),
     }
     port = free_port()
-    command = [sys.executable, "-m", "microapi", "serve", app, "--server", server]
+    command = [python, "-m", "microapi", "serve", app, "--server", server]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     command += ["--threads", str(threads), *options]
     if server_options:
         command += ["--", *server_options]
     process = subprocess.Popen(
-        command, cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, cwd=cwd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     served = Served(server, process, "127.0.0.1", port)
     reader = threading.Thread(target=_keep, args=(process, served.log), daemon=True)
@@ -167,7 +171,15 @@ def serving(
             raise AssertionError(f"{server} did not start: {command}\n" + served.text())
         yield served
     finally:
+        workers = served.workers()  # now: once the master is gone, orphans have no parent
         stop(process)
+        for pid in workers:
+            # NOTE: a worker outliving its master (killed after the graceful
+            # timeout on a loaded machine) keeps the log pipe open; closing
+            # the pipe below would then wait for the reader for ever.
+            if _is_alive(pid):
+                served.log.append(f"helpers: killed worker {pid}, alive after its master\n")
+                os.kill(pid, signal.SIGKILL)
         reader.join(timeout=10)
         assert process.stdout is not None
         process.stdout.close()

@@ -492,5 +492,5 @@ def test_docs_under_a_mount_prefix_name_the_server() -> None:
 
 def test_docs_without_swagger_ui_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(__import__("sys").modules, "swagger_ui_bundle", None)
-    with pytest.raises(RuntimeError, match=r"pip install 'microapi\[docs\]'"):
+    with pytest.raises(RuntimeError, match=r'pip install "microapi-wsgi\[docs\]"'):
         Api(docs=True)

@@ -764,7 +764,7 @@ def test_forward_after_sending_is_an_error(
 def test_missing_urllib3_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     close_pool()
     monkeypatch.setitem(sys.modules, "urllib3", None)
-    with pytest.raises(ImportError, match=r"pip install 'microapi\[proxy\]'"):
+    with pytest.raises(ImportError, match=r'pip install "microapi-wsgi\[proxy\]"'):
         get_pool()
 
 

@@ -420,6 +420,42 @@ def test_body_parser_false_still_honours_the_limit(api: Api, client: TestClient)
     assert_problem(client.post("/hook", data=b"12345"), 413)
 
 
+LIMIT_DETAIL = "the request body is larger than the limit of 4 bytes"
+
+
+@pytest.mark.parametrize("how", ["req.body", "stream", "stream, terminated input"])
+def test_the_413_says_the_limit(api: Api, client: TestClient, how: str) -> None:
+    @api.route("/body", ["POST"], body_limit=4)
+    def body(req: Request, res: Res) -> Any:
+        return req.body
+
+    @api.route("/stream", ["POST"], body_parser=False, body_limit=4)
+    def stream(req: Request, res: Res) -> bytes:
+        return req.stream.read()
+
+    response = client.post(
+        "/body" if how == "req.body" else "/stream",
+        data=b'"12345"',
+        content_type="application/json",
+        environ_overrides={"wsgi.input_terminated": True} if "terminated" in how else {},
+    )
+    assert assert_problem(response, 413)["detail"] == LIMIT_DETAIL
+
+
+def test_the_413_of_a_chunked_body_says_the_limit() -> None:
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input_terminated": True,
+        "wsgi.input": io.BytesIO(b"12345"),
+    }
+    req = Request(environ)
+    req.api = Api(body_limit=4)
+    with pytest.raises(RequestEntityTooLarge) as caught:
+        req.stream.read()
+    assert caught.value.description == LIMIT_DETAIL
+
+
 def test_body_on_a_body_parser_false_route_is_a_clear_error(
     api: Api, client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:

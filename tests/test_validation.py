@@ -382,6 +382,38 @@ def test_an_empty_body_is_422(api: Api, client: TestClient, headers: dict[str, s
     assert problem["errors"] == {"_schema": ["A request body is required."]}
 
 
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_json_sent_as_a_form_is_422_saying_the_content_type_is_the_cause(
+    api: Api, client: TestClient, content_type: str
+) -> None:
+    # What `curl -d '{"title": "x"}'` sends: JSON text with a form's content type.
+    api.add_route("/todos", _echo_body, ["POST"], body=Todo)
+    data: Any = '{"title": "x"}'
+    if content_type == "multipart/form-data":
+        data = {data: ""}  # one field, named by the JSON
+    response = client.post("/todos", data=data, content_type=content_type)
+    problem = assert_problem(response, 422)
+    assert problem["detail"] == (
+        f"the request body is invalid: the body looks like JSON but was sent as {content_type}; "
+        "send it with Content-Type: application/json"
+    )
+    assert problem["errors"]["title"] == ["Missing data for required field."]
+
+
+def test_a_bad_form_is_422_saying_it_was_read_as_a_form(api: Api, client: TestClient) -> None:
+    api.add_route("/todos", _echo_body, ["POST"], body=Todo)
+    problem = assert_problem(client.post("/todos", data={"titel": "x"}), 422)
+    assert problem["detail"] == (
+        "the request body is invalid (read as form fields, as sent: "
+        "application/x-www-form-urlencoded; JSON needs application/json)"
+    )
+    # The same mistake in JSON says nothing about the content type.
+    problem = assert_problem(client.post("/todos", json={"titel": "x"}), 422)
+    assert problem["detail"] == "the request body is invalid"
+
+
 def test_an_empty_form_is_the_empty_form(api: Api, client: TestClient) -> None:
     # An empty urlencoded body encodes {}: loaded through the schema, so
     # required fields are named and an all-optional schema accepts it.

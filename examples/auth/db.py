@@ -21,8 +21,8 @@ __all__ = ["DATABASE_ENV", "Users"]
 
 #: The environment variable naming the database file.
 DATABASE_ENV = "AUTH_DATABASE"
-#: The default database, under the repository's ``var/``.
-DEFAULT_DATABASE = Path(__file__).resolve().parents[2] / "var" / "auth.db"
+#: The default database: next to this file, whatever the working directory.
+DEFAULT_DATABASE = Path(__file__).resolve().parent / "auth.db"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -42,7 +42,8 @@ class Users:
     """The ``users`` table of the SQLite file at *path*.
 
     :param path: the database file (default: ``$AUTH_DATABASE``, else
-        ``var/auth.db``); created with its table on first use.
+        ``auth.db`` next to this file); created with its table on first use, in a
+        directory that must exist.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -50,7 +51,6 @@ class Users:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path, timeout=5)
         try:
             connection.row_factory = sqlite3.Row

@@ -51,7 +51,7 @@ TOKEN_LIFETIME = 3600
 LOGIN_LIMIT = "10/minute"
 #: The environment variable naming the rate-limit counters' SQLite file.
 LIMITS_DATABASE_ENV = "AUTH_LIMITS_DATABASE"
-DEFAULT_LIMITS_DATABASE = Path(__file__).resolve().parents[2] / "var" / "auth-limits.db"
+DEFAULT_LIMITS_DATABASE = Path(__file__).resolve().parent / "auth-limits.db"
 
 
 def create_api(
@@ -62,14 +62,14 @@ def create_api(
     limit_store: Store | None = None,
     proxies: int = 0,
 ) -> Api:
-    """Build the auth app over *users* (default: ``$AUTH_DATABASE``, else ``var/auth.db``).
+    """Build the auth app over *users* (default: ``$AUTH_DATABASE``, else ``auth.db``).
 
     :param secret_key: the signing key(s); default ``MICROAPI_SECRET_KEY``,
         else :data:`DEV_SECRET_KEY` with a warning.
     :param signing_key: the one of the keys that signs (default: the last);
         see ``Api(signing_key=...)`` for rolling rotations.
     :param limit_store: where login attempts are counted (default: the
-        SQLite file ``$AUTH_LIMITS_DATABASE``, else ``var/auth-limits.db``,
+        SQLite file ``$AUTH_LIMITS_DATABASE``, else ``auth-limits.db``,
         shared by all workers).
     :param proxies: how many reverse proxies in front of the app set
         ``X-Forwarded-For``/``-Proto`` (``proxy_fix``), so that limits count

@@ -11,8 +11,8 @@ __all__ = ["DATABASE_ENV", "Messages"]
 
 #: The environment variable naming the database file.
 DATABASE_ENV = "CONTACT_DATABASE"
-#: The default database, under the repository's ``var/``.
-DEFAULT_DATABASE = Path(__file__).resolve().parents[2] / "var" / "contact.db"
+#: The default database: next to this file, whatever the working directory.
+DEFAULT_DATABASE = Path(__file__).resolve().parent / "contact.db"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -29,7 +29,7 @@ class Messages:
     """The ``messages`` table of the SQLite file at *path*.
 
     :param path: the database file (default: ``$CONTACT_DATABASE``, else
-        ``var/contact.db``).
+        ``contact.db`` next to this file), in a directory that must exist.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -38,7 +38,6 @@ class Messages:
     def _connect(self) -> sqlite3.Connection:
         # NOTE: one connection per call: sqlite3 connections must not cross
         # threads, and gunicorn's gthread workers serve requests on several.
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path, timeout=5)
         connection.row_factory = sqlite3.Row
         connection.executescript(SCHEMA)

@@ -38,7 +38,7 @@ DEV_SECRET_KEY = "examples.contact development key: set MICROAPI_SECRET_KEY in p
 LIMIT = "5/minute"
 #: The environment variable naming the rate-limit counters' SQLite file.
 LIMITS_DATABASE_ENV = "CONTACT_LIMITS_DATABASE"
-DEFAULT_LIMITS_DATABASE = Path(__file__).resolve().parents[2] / "var" / "contact-limits.db"
+DEFAULT_LIMITS_DATABASE = Path(__file__).resolve().parent / "contact-limits.db"
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 PAGE = """<!doctype html>
@@ -66,7 +66,7 @@ def create_api(
         else :data:`DEV_SECRET_KEY` with a warning.
     :param limit_store: where messages are counted per client (default:
         the SQLite file ``$CONTACT_LIMITS_DATABASE``, else
-        ``var/contact-limits.db``).
+        ``contact-limits.db``).
     """
     messages = messages if messages is not None else Messages()
     if secret_key is None:

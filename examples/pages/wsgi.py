@@ -1,4 +1,7 @@
-"""The Next.js API Routes article, file by file: ``gunicorn examples.pages.wsgi:api``.
+"""The Next.js API Routes article, file by file: ``microapi serve examples.pages.wsgi:api``.
+
+From the example's own directory, ``microapi serve wsgi:api`` serves it too:
+the routes import their shared code relatively, from ``api/_lib/``.
 
 Every file under ``api/`` is a route, found by :meth:`microapi.Api.discover`.
 The article's samples, one by one::
@@ -9,12 +12,12 @@ The article's samples, one by one::
       (GET; POST echoing {received: body})
     pages/api/users/[id].ts         api/users/[id].py               /api/users/[id]
     middleware.ts, lib/auth.ts      api/private/_middleware.py,     /api/private/...
-      (/api/:path*, Bearer token)     lib/auth.py
+      (/api/:path*, Bearer token)     api/_lib/auth.py
     app/api/user/route.ts           api/private/user.py             /api/private/user
     app/api/contact/route.ts        api/contact.py                  /api/contact
     app/api/todos/route.ts,         api/todos/index.py,             /api/todos
       todos/[id]/route.ts,            api/todos/[id].py,            /api/todos/[id]
-      lib/prisma.ts                   lib/db.py (SQLite)
+      lib/prisma.ts                   api/_lib/db.py (SQLite)
     app/api/openai/route.ts         api/openai.py                   /api/openai
       (a proxy to an external API,    (microapi.proxy.forward; the
       key kept on the server)         ``proxy`` extra)
@@ -24,7 +27,7 @@ The article's samples, one by one::
 Settings (environment): ``PAGES_DATABASE``, the SQLite file for todos and
 contact messages (default ``<tempdir>/microapi-pages/pages.sqlite3``);
 ``MICROAPI_SECRET_KEY``, the key signing the bearer tokens of
-``/api/private`` (``python -m examples.pages.lib.auth`` prints one; unset:
+``/api/private`` (``python wsgi.py`` prints one; unset:
 a development key, logged as such); ``OPENAI_API_KEY``, the key
 ``/api/openai`` sends to OpenAI (unset: that route answers 503), and
 ``OPENAI_API_URL``, where it sends it (default OpenAI's chat completions URL).
@@ -57,3 +60,7 @@ if not os.environ.get(SECRET_KEY_ENV):
     )
 api = Api(secret_key=os.environ.get(SECRET_KEY_ENV) or DEV_SECRET_KEY)
 api.discover(ROUTES, prefix="/api")
+
+
+if __name__ == "__main__":  # python wsgi.py: a token for the demo user (id 1)
+    print(api.tokens.issue({"sub": 1}))

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from microapi import Api, Request, Res
 from microapi.errors import PROBLEM_CONTENT_TYPE, HTTPError, to_problem
+from microapi.middleware import request_id
 
 from .db import Database, is_unavailable
 from .routes import router
@@ -37,6 +38,9 @@ def create_api(db: Database | None = None) -> Api:
     """
     database = db if db is not None else Database()
     api = Api(title="Todos", version="1.0.0", docs=True)
+    # An X-Request-ID on every response: the access line of `microapi serve`
+    # (what `make run` shows) and the log lines of a request share it.
+    api.middleware(request_id())
 
     @api.middleware
     def use_database(req: Request, res: Res, next: Any) -> Any:

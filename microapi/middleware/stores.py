@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..extras import require
+
 __all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "Store", "StoreUnavailable"]
 
 # Clients inherited over fork() are kept referenced, never closed: closing a
@@ -157,8 +159,10 @@ class SQLiteStore(Store):
 
     The recommended store for one machine: no server, exact across gunicorn
     workers (one atomic ``INSERT ... ON CONFLICT ... RETURNING``; SQLite
-    3.35 or later).  The file uses WAL; its directory and table are created
-    at first use.  Each process opens its own connection lazily (so the
+    3.35 or later).  The file uses WAL; it and its table are created at
+    first use, in a directory that must exist already: a missing one is a
+    typo or an undeployed volume, refused when the store is built rather
+    than created somewhere unexpected.  Each process opens its own connection lazily (so the
     store may be built before gunicorn forks) and shares it between its
     threads.  Expired rows are deleted every *cleanup_interval* seconds.
     A locked, unreadable or unwritable database raises
@@ -170,6 +174,7 @@ class SQLiteStore(Store):
     :param cleanup_interval: seconds between deletions of expired rows.
     :param clock: wall-clock seconds (shared by processes); tests pass a
         fake one.
+    :raises FileNotFoundError: when *path*'s directory does not exist.
     """
 
     def __init__(
@@ -183,6 +188,12 @@ class SQLiteStore(Store):
         if not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.path = os.fspath(path)
+        directory = Path(self.path).absolute().parent
+        if not directory.is_dir():
+            raise FileNotFoundError(
+                f"SQLiteStore({self.path!r}): the directory {str(directory)!r} does not exist; "
+                "create it first (the store does not create directories)"
+            )
         self.timeout = timeout
         self.cleanup_interval = cleanup_interval
         self._clock = clock
@@ -203,7 +214,6 @@ class SQLiteStore(Store):
     def _connect(self) -> sqlite3.Connection:
         if self._pid != os.getpid():  # pragma: no cover - forked without os.fork's hooks
             self._forget()
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(
             self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
         )
@@ -302,7 +312,9 @@ class RedisStore(Store):
 
     One atomic Lua script per hit (``INCR``, ``PEXPIRE`` on the first hit,
     ``PTTL``), so limits are exact however many processes count.  redis-py
-    is imported at first use; each process makes its own client lazily.
+    (the ``redis`` extra) is imported here, so a missing one fails when the
+    app is built, not at its first request; each process makes its own
+    client lazily, after gunicorn forks.
     Connection errors, timeouts (after *timeout* seconds) and Redis errors
     raise :class:`StoreUnavailable`; the client reconnects by itself when
     Redis is back.
@@ -321,6 +333,7 @@ class RedisStore(Store):
     :param backoff: seconds after a failure before Redis is tried again;
         ``0`` tries it on every hit.
     :param clock: seconds, monotonic; tests pass a fake one.
+    :raises MissingExtra: when redis-py is not installed.
     """
 
     def __init__(
@@ -332,6 +345,7 @@ class RedisStore(Store):
         backoff: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        require("redis", "redis", "RedisStore")
         if urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
             raise ValueError(
                 f"RedisStore takes a redis://, rediss:// or unix:// URL, not {_redact(url)!r}"
@@ -368,7 +382,6 @@ class RedisStore(Store):
             if self._pid != os.getpid():  # pragma: no cover - forked without fork hooks
                 self._forget()
             if self._script is None:
-                # NOTE: imported here so that apps without Redis never import it.
                 import redis
                 from redis.backoff import NoBackoff
                 from redis.retry import Retry

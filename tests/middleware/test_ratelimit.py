@@ -697,6 +697,7 @@ def serve(tmp_path: Path, env: dict[str, str], server: str) -> Any:
 
 
 def test_sqlite_store_is_exact_across_server_workers(tmp_path: Path, server_name: str) -> None:
+    (tmp_path / "db").mkdir()  # SQLiteStore creates the file, never its directory
     env = {"RL_STORE": "sqlite", "RL_SQLITE_PATH": str(tmp_path / "db" / "limits.db")}
     # RL_WARM: the master opens a connection before forking (microapi serve
     # imports the app there).

@@ -22,6 +22,7 @@ import pytest
 import redis
 
 from microapi import Api, Request, Res
+from microapi.extras import MissingExtra
 from microapi.middleware import (
     MemoryStore,
     RedisStore,
@@ -151,8 +152,8 @@ def test_memory_is_exact_under_threads() -> None:
 # -- SQLiteStore -------------------------------------------------------------------------
 
 
-def test_sqlite_creates_directory_and_table_and_uses_wal(tmp_path: Path) -> None:
-    path = tmp_path / "deep" / "er" / "limits.db"
+def test_sqlite_creates_file_and_table_and_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "limits.db"
     clock = Clock()
     store = SQLiteStore(path, clock=clock)
     assert not path.exists()  # lazily: nothing happens at construction
@@ -291,12 +292,29 @@ def test_sqlite_busy_connection_is_unavailable(tmp_path: Path) -> None:
         store.hit("k", 60)
 
 
-@pytest.mark.parametrize("shape", ["parent is a file", "path is a directory", "not a database"])
+@pytest.mark.parametrize("parent", ["missing", "a file"])
+def test_sqlite_refuses_a_directory_that_does_not_exist(tmp_path: Path, parent: str) -> None:
+    if parent == "a file":
+        (tmp_path / "var").write_text("x")
+    path = tmp_path / "var" / "limits.db"
+    with pytest.raises(FileNotFoundError, match=r"directory '.*var' does not exist; create it"):
+        SQLiteStore(path)
+    assert not (tmp_path / "var").is_dir()  # nothing created behind the caller's back
+
+
+def test_sqlite_relative_path_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = SQLiteStore("limits.db")
+    assert store.hit("k", 60)[0] == 1
+    store.close()
+    assert (tmp_path / "limits.db").is_file()
+
+
+@pytest.mark.parametrize("shape", ["path is a directory", "not a database"])
 def test_sqlite_unusable_file_is_unavailable(tmp_path: Path, shape: str) -> None:
-    if shape == "parent is a file":
-        (tmp_path / "file").write_text("x")
-        path = tmp_path / "file" / "limits.db"
-    elif shape == "path is a directory":
+    if shape == "path is a directory":
         path = tmp_path / "limits.db"
         path.mkdir()
     else:
@@ -310,6 +328,14 @@ def test_sqlite_unusable_file_is_unavailable(tmp_path: Path, shape: str) -> None
 
 
 # -- RedisStore --------------------------------------------------------------------------
+
+
+def test_redis_without_redis_py_fails_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if not installed
+    with pytest.raises(
+        MissingExtra, match=r'RedisStore needs .*pip install "microapi-wsgi\[redis\]"'
+    ):
+        RedisStore("redis://127.0.0.1:6379/0")
 
 
 def test_redis_counts_with_a_ttl(redis_url: str, open_redis: Callable[..., RedisStore]) -> None:

@@ -204,3 +204,15 @@ def test_another_site_cannot_log_its_visitors_in(client: TestClient) -> None:
     headers = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
     assert_problem(client.post("/api/session/login", data=form, headers=headers), 403)
     assert client.get("/api/session").json["user"] is None
+
+
+def test_the_default_files_live_next_to_the_example() -> None:
+    from pathlib import Path
+
+    from examples.auth import db, wsgi
+
+    here = Path(db.__file__).resolve().parent
+    assert (
+        here / "auth.db",
+        here / "auth-limits.db",
+    ) == (db.DEFAULT_DATABASE, wsgi.DEFAULT_LIMITS_DATABASE)

@@ -114,3 +114,17 @@ def test_another_site_cannot_post_the_form_for_its_visitors(
     for cross_site in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
         assert_problem(client.post("/api/contact", data=MESSAGE, headers=cross_site), 403)
     assert messages.all() == []
+
+
+def test_the_default_files_live_next_to_the_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not two directories up, in the repository's var/ (which may not exist, and
+    # which SQLiteStore would refuse to create).
+    from examples.contact import db, wsgi
+
+    here = Path(db.__file__).resolve().parent
+    assert here / "contact.db" == db.DEFAULT_DATABASE
+    assert here / "contact-limits.db" == wsgi.DEFAULT_LIMITS_DATABASE
+    monkeypatch.delenv(db.DATABASE_ENV, raising=False)
+    assert Messages().path == here / "contact.db"
+    monkeypatch.setenv(db.DATABASE_ENV, "/srv/contact/messages.db")
+    assert Messages().path == Path("/srv/contact/messages.db")  # or a configured path

@@ -3,7 +3,7 @@
 ``POST`` takes the form from an HTML page (urlencoded or multipart: answered
 with ``303 See Other`` back to the page) or from ``fetch`` as JSON (answered
 with JSON).  ``GET`` serves a bare HTML form, so the flow works in a browser.
-Messages go to the ``messages`` table of ``lib/db.py``.
+Messages go to the ``messages`` table of ``_lib/db.py``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from examples.pages.lib.db import connect
 from microapi import HTTPError, Request, Res
+
+from ._lib.db import connect
 
 #: The Next.js ``export const config``: route options for this file.
 config = {"body_limit": 16 * 1024}

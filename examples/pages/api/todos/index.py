@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from examples.pages.lib.db import connect
 from microapi import Request, Res
 
+from .._lib.db import connect
 from ._todos import as_todo, read_changes
 
 

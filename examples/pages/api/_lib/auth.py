@@ -2,9 +2,10 @@
 
 Tokens are the app's own signed, expiring tokens (``api.tokens``), verified
 by ``bearer_auth`` in ``api/private/_middleware.py``; this module only says
-which user a verified token stands for.  Print a token for the demo user::
-
-    python -m examples.pages.lib.auth        # uses MICROAPI_SECRET_KEY
+which user a verified token stands for.  Print a token for the demo user
+with ``python wsgi.py`` in the example's directory (``python -m
+examples.pages.wsgi`` from the repository root); it uses
+``MICROAPI_SECRET_KEY``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,3 @@ def load_user(payload: dict[str, Any]) -> dict[str, Any] | None:
     """The user a verified token's payload names (``sub``), or ``None`` (401)."""
     user_id = payload.get("sub")
     return USERS.get(user_id) if isinstance(user_id, int) else None
-
-
-if __name__ == "__main__":
-    from examples.pages.wsgi import api
-
-    print(api.tokens.issue({"sub": 1}))

@@ -1,1 +1,0 @@
-"""Code the routes share, outside the routes folder (the article's ``lib/``)."""
