@@ -82,8 +82,8 @@ class Api(Scope, ErrorHandling):
     :param title: the API's name in its OpenAPI document (:meth:`openapi`).
     :param version: the API's version in its OpenAPI document.
     :param docs: serve the OpenAPI document at ``/openapi.json`` and a
-        Swagger UI page at ``/docs`` (from the ``swagger-ui-bundle``
-        package, no CDN); see :mod:`microapi.docs`.  Off by default.
+        Swagger UI 5 page at ``/docs`` (shipped with microapi, no CDN);
+        see :mod:`microapi.docs`.  Off by default.
     :param secret_key: the key that signs sessions, tokens and CSRF tokens,
         or a list of keys, oldest first (the last signs, all verify: add a
         new key at the end to rotate).  Defaults to ``MICROAPI_SECRET_KEY``;

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from microapi import Api, Request, Res, Router
 from tests.browser import Answered, dump_dom, served
@@ -54,6 +56,8 @@ def test_the_docs_page_renders_the_operations_with_no_failed_request(
     assert "Say the service is up." in dom
     assert 'data-tag="Items"' in dom
     assert "Unable to render this definition" not in dom
+    # Swagger UI 5 renders the 3.1 document itself, not a 3.0 rendition.
+    assert 'class="version">OAS 3.1<' in dom
     # Nothing the page needs was refused by its policy or failed to load.
     assert "Content Security Policy" not in result.stderr
     assert "Failed to load resource" not in result.stderr
@@ -63,6 +67,22 @@ def test_the_docs_page_renders_the_operations_with_no_failed_request(
         "/docs/static/swagger-ui.css",
         "/docs/static/swagger-ui-bundle.js",
         "/docs/static/init.js",
-        "/docs/openapi-3.0.json",
+        "/openapi.json",
     } <= fetched
     assert all(status in (200, 304) for _, _, status in requests), requests
+
+
+def test_the_docs_page_works_under_a_mount_prefix(tmp_path: Path) -> None:
+    answered: Answered = []
+    app = DispatcherMiddleware(NotFound(), {"/svc": docs_api()})
+    with served(app, answered) as server:
+        result = dump_dom(f"http://127.0.0.1:{server.server_port}/svc/docs", tmp_path / "p")
+    paths = re.findall(r'class="opblock-summary-path" data-path="([^"]+)"', result.stdout)
+    assert sorted(paths) == ["/health", "/items/{id}"]
+    # The page's URLs are relative: everything came from under the prefix, and
+    # "Try it out" calls the prefixed paths (the document's servers entry).
+    fetched = {path for _, path, _ in answered}
+    assert {"/svc/docs", "/svc/docs/static/swagger-ui-bundle.js", "/svc/openapi.json"} <= fetched
+    assert all(path.startswith("/svc/") for path in fetched), fetched
+    assert all(status in (200, 304) for _, _, status in answered), answered
+    assert '<select id="servers"><option value="/svc">/svc</option></select>' in result.stdout

@@ -12,7 +12,7 @@ from openapi_spec_validator import validate as validate_spec
 from werkzeug.routing import BaseConverter
 
 from microapi import Api, Request, Res, Router
-from microapi.docs import DOCS_CSP
+from microapi.docs import DOCS_CSP, SWAGGER_UI_DIR
 from microapi.openapi import build_spec
 from microapi.testing import TestClient
 
@@ -456,19 +456,23 @@ def test_static_files_are_served_with_their_types(name: str, mimetype: str) -> N
     assert len(response.get_data()) > 100
 
 
-def test_the_start_up_script_loads_the_3_0_rendition() -> None:
+def test_the_start_up_script_loads_the_3_1_document() -> None:
     client = TestClient(rich_api(docs=True))
     script = client.get("/docs/static/init.js").get_data(as_text=True)
-    assert 'url: "docs/openapi-3.0.json"' in script
+    # Relative to /docs, so that a mount prefix is kept.
+    assert 'url: "openapi.json"' in script
     assert "validatorUrl: null" in script
-    response = client.get("/docs/openapi-3.0.json")
-    assert response.mimetype == "application/json"
-    rendition = response.json
-    validate_spec(rendition)
-    assert rendition["openapi"] == "3.0.3"
-    assert set(rendition["paths"]) == set(client.get("/openapi.json").json["paths"])
-    note = rendition["components"]["schemas"]["Todo"]["properties"]["note"]
-    assert note == {"type": "string", "nullable": True}
+    assert client.get("/openapi.json").json["openapi"] == "3.1.0"
+    assert_problem(client.get("/docs/openapi-3.0.json"), 404)
+
+
+def test_the_vendored_swagger_ui_is_version_5_with_its_licence() -> None:
+    bundle = TestClient(rich_api(docs=True)).get("/docs/static/swagger-ui-bundle.js")
+    # Swagger UI 5 is the first to render OpenAPI 3.1 (the OAS31 plugin).
+    assert b"OpenAPI31" in bundle.get_data()
+    assert "Apache License" in (SWAGGER_UI_DIR / "LICENSE").read_text()
+    assert "swagger-ui-dist`](" in (SWAGGER_UI_DIR / "README.md").read_text()
+    assert "**5." in (SWAGGER_UI_DIR / "README.md").read_text()
 
 
 def test_bundle_files_are_revalidated_and_others_are_404() -> None:
@@ -485,12 +489,5 @@ def test_bundle_files_are_revalidated_and_others_are_404() -> None:
 
 def test_docs_under_a_mount_prefix_name_the_server() -> None:
     client = TestClient(rich_api(docs=True))
-    for path in ["/openapi.json", "/docs/openapi-3.0.json"]:
-        response = client.get(path, environ_overrides={"SCRIPT_NAME": "/my api"})
-        assert response.json["servers"] == [{"url": "/my%20api"}]
-
-
-def test_docs_without_swagger_ui_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(__import__("sys").modules, "swagger_ui_bundle", None)
-    with pytest.raises(RuntimeError, match=r"pip install 'microapi\[docs\]'"):
-        Api(docs=True)
+    response = client.get("/openapi.json", environ_overrides={"SCRIPT_NAME": "/my api"})
+    assert response.json["servers"] == [{"url": "/my%20api"}]
