@@ -97,7 +97,9 @@ def _with_servers(document: dict[str, Any], req: Request) -> dict[str, Any]:
     # Under a mount prefix, "Try it out" must call the prefixed paths.
     if not req.root_path:
         return document
-    return {**document, "servers": [{"url": quote(req.root_path)}]}
+    # NOTE: servers goes after info, where the specification lists it.
+    head = {key: document[key] for key in ("openapi", "info") if key in document}
+    return head | {"servers": [{"url": quote(req.root_path)}]} | document
 
 
 def add_docs_routes(api: Api) -> tuple[Route, ...]:

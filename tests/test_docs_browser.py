@@ -15,6 +15,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from microapi import Api, Request, Res, Router
+from microapi.middleware import bearer_auth
 from tests.browser import Answered, dump_dom, served
 
 
@@ -86,3 +87,35 @@ def test_the_docs_page_works_under_a_mount_prefix(tmp_path: Path) -> None:
     assert all(path.startswith("/svc/") for path in fetched), fetched
     assert all(status in (200, 304) for _, _, status in answered), answered
     assert '<select id="servers"><option value="/svc">/svc</option></select>' in result.stdout
+
+
+def test_bearer_protected_operations_show_a_lock_and_the_page_an_authorize_button(
+    tmp_path: Path,
+) -> None:
+    api = docs_api()
+    api.middleware(bearer_auth(), match="/items/:path*")
+    answered: Answered = []
+    with served(api, answered) as server:
+        result = dump_dom(f"http://127.0.0.1:{server.server_port}/docs", tmp_path / "p")
+    dom = result.stdout
+    assert '<button class="btn authorize unlocked">' in dom
+    # One lock: /items/{id} is protected, /health is not.
+    # Each operation's summary: its path, then its buttons (the lock among them).
+    summaries = dom.split('class="opblock-summary-path" ')[1:]
+    locked = {
+        summary.split('"', 2)[1]: 'class="authorization__btn"' in summary
+        for summary in summaries
+        if summary.startswith('data-path="')
+    }
+    assert locked == {"/health": False, "/items/{id}": True}
+    assert "Content Security Policy" not in result.stderr
+
+
+def test_an_app_without_auth_has_no_authorize_button(
+    served_docs: tuple[str, Answered], tmp_path: Path
+) -> None:
+    base, _ = served_docs
+    dom = dump_dom(f"{base}/docs", tmp_path / "profile").stdout
+    assert 'data-path="/health"' in dom
+    assert "btn authorize" not in dom
+    assert "authorization__btn" not in dom

@@ -13,6 +13,7 @@ from werkzeug.routing import BaseConverter
 
 from microapi import Api, Request, Res, Router
 from microapi.docs import DOCS_CSP, SWAGGER_UI_DIR
+from microapi.middleware import bearer_auth, csrf
 from microapi.openapi import build_spec
 from microapi.testing import TestClient
 
@@ -491,3 +492,103 @@ def test_docs_under_a_mount_prefix_name_the_server() -> None:
     client = TestClient(rich_api(docs=True))
     response = client.get("/openapi.json", environ_overrides={"SCRIPT_NAME": "/my api"})
     assert response.json["servers"] == [{"url": "/my%20api"}]
+
+
+# -- security --------------------------------------------------------------------------
+
+
+def secured_api(**options: Any) -> Api:
+    api = Api(title="Secured", version="1.0.0", secret_key="k" * 32, **options)
+    api.middleware(csrf())
+    api.middleware(bearer_auth(), match="/api/private/:path*")
+    api.middleware(bearer_auth(optional=True), match="/api/feed")
+
+    @api.route("/api/private/me")
+    def me(req: Request, res: Res) -> dict[str, str]:
+        """Who the token is."""
+        return {}
+
+    @api.route("/api/private/notes", methods=["POST"])
+    def note(req: Request, res: Res) -> dict[str, str]:
+        return {}
+
+    @api.route("/api/feed")
+    def feed(req: Request, res: Res) -> dict[str, str]:
+        return {}
+
+    @api.route("/api/public")
+    def public(req: Request, res: Res) -> dict[str, str]:
+        return {}
+
+    return api
+
+
+def test_bearer_auth_and_csrf_add_security_schemes_and_requirements() -> None:
+    document = secured_api().openapi()
+    validate_spec(document)
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerAuth"]["type"] == "http"
+    assert schemes["bearerAuth"]["scheme"] == "bearer"
+    assert {key: schemes["sessionCookie"][key] for key in ("type", "in", "name")} == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "session",
+    }
+    assert schemes["csrfToken"]["in"] == "header"
+    assert schemes["csrfToken"]["name"] == "X-CSRF-Token"
+    paths = document["paths"]
+    assert paths["/api/private/me"]["get"]["security"] == [{"bearerAuth": []}]
+    # csrf checks unsafe requests that carry the session cookie only.
+    assert paths["/api/private/notes"]["post"]["security"] == [
+        {"bearerAuth": [], "sessionCookie": [], "csrfToken": []},
+        {"bearerAuth": []},
+    ]
+    # Optional credentials: anonymous requests are let through too.
+    assert paths["/api/feed"]["get"]["security"] == [{"bearerAuth": []}, {}]
+    assert "security" not in paths["/api/public"]["get"]
+
+
+def test_the_session_scheme_names_the_apps_cookie() -> None:
+    schemes = secured_api(session_cookie="sid").openapi()["components"]["securitySchemes"]
+    assert schemes["sessionCookie"]["name"] == "sid"
+
+
+def test_an_app_without_auth_middleware_has_no_security_schemes() -> None:
+    document = rich_api().openapi()
+    assert "securitySchemes" not in document.get("components", {})
+    assert not any(
+        "security" in operation
+        for item in document["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict)
+    )
+
+
+def test_keys_are_in_the_conventional_order() -> None:
+    client = TestClient(secured_api(docs=True))
+    document = client.get("/openapi.json", environ_overrides={"SCRIPT_NAME": "/v1"}).json
+    assert list(document) == ["openapi", "info", "servers", "paths", "components"]
+    order = ["tags", "summary", "operationId", "responses", "security"]
+    assert list(document["paths"]["/api/private/me"]["get"]) == order
+    note = list(secured_api().openapi()["paths"]["/api/private/notes"]["post"])
+    assert note == ["tags", "operationId", "responses", "security"]
+    rich = rich_api().openapi()
+    assert list(rich) == ["openapi", "info", "paths", "components"]
+    for item in rich["paths"].values():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            known = [key for key in OPERATION_ORDER if key in operation]
+            assert list(operation) == known
+
+
+OPERATION_ORDER = [
+    "tags",
+    "summary",
+    "description",
+    "operationId",
+    "parameters",
+    "requestBody",
+    "responses",
+    "security",
+]
