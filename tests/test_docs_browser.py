@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from werkzeug.exceptions import NotFound
@@ -16,11 +17,11 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from microapi import Api, Request, Res, Router
 from microapi.middleware import bearer_auth
-from tests.browser import Answered, dump_dom, served
+from tests.browser import Answered, driven, dump_dom, served
 
 
-def docs_api() -> Api:
-    api = Api(title="Browser", version="1.0.0", docs=True)
+def docs_api(**options: Any) -> Api:
+    api = Api(title="Browser", version="1.0.0", docs=True, **options)
     items = Router("/items", tags=["Items"])
 
     @items.route("/<int:id>")
@@ -119,3 +120,34 @@ def test_an_app_without_auth_has_no_authorize_button(
     assert 'data-path="/health"' in dom
     assert "btn authorize" not in dom
     assert "authorization__btn" not in dom
+
+
+def test_authorize_then_try_it_out_sends_the_bearer_token(tmp_path: Path) -> None:
+    api = docs_api(secret_key="k" * 32)
+    sent: list[tuple[str, str | None]] = []
+
+    @api.middleware
+    def record(req: Request, res: Res, next: Any) -> None:
+        sent.append((req.path, req.headers.get("Authorization")))
+        next()
+
+    api.middleware(bearer_auth(), match="/items/:path*")
+    token = api.tokens.issue({"sub": "ada"})
+    answered: Answered = []
+    with served(api, answered) as server, driven(tmp_path / "profile") as browser:
+        browser.open(f"http://127.0.0.1:{server.server_port}/docs")
+        # The Authorize button, its bearerAuth form, then the lock closes.
+        browser.click("button.authorize.unlocked")
+        browser.type(".auth-container input", token)
+        browser.click(".auth-btn-wrapper button.authorize")
+        browser.click("button.btn-done")
+        browser.find("button.authorize.locked")
+        # Try it out on the protected operation.
+        browser.click('.opblock-summary-path[data-path="/items/{id}"]')
+        browser.click("button.try-out__btn")
+        browser.type('input[placeholder="id"]', "7")
+        browser.click("button.execute")
+        status = browser.text(".live-responses-table .response .response-col_status")
+    assert status.startswith("200")
+    assert ("/items/7", f"Bearer {token}") in sent
+    assert ("GET", "/items/7", 200) in answered
