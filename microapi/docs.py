@@ -48,9 +48,10 @@ DOCS_CSP = (
 SWAGGER_UI_DIR = Path(__file__).with_name("swagger_ui")
 
 # The vendored files the page may load: name → media type.
+# NOTE: no charset here: res.file adds UTF-8 to text types itself.
 _BUNDLE_FILES = {
-    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-    "swagger-ui.css": "text/css; charset=utf-8",
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
     "favicon-32x32.png": "image/png",
     "favicon-16x16.png": "image/png",
 }

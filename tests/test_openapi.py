@@ -455,6 +455,9 @@ def test_static_files_are_served_with_their_types(name: str, mimetype: str) -> N
     assert response.status_code == 200
     assert response.mimetype == mimetype
     assert len(response.get_data()) > 100
+    # One charset, on text types only.
+    charset = "; charset=utf-8" if mimetype.startswith("text/") else ""
+    assert response.headers["Content-Type"] == mimetype + charset
 
 
 def test_the_start_up_script_loads_the_3_1_document() -> None:
