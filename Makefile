@@ -15,7 +15,7 @@ PORT ?= 8000
 APP ?= examples.todos.wsgi:api
 
 .PHONY: run test lint typecheck pytest bench bench-deps clean browser-deps soak fuzz multihost \
-	nginx-deps dist
+	nginx-deps dist swagger-ui
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,19 @@ dist: $(STAMP)
 
 ## test: lint, format check, type check, and the test suite with coverage
 test: browser-deps lint typecheck pytest
+
+## swagger-ui: vendor Swagger UI $(SWAGGER_UI_VERSION) from npm's swagger-ui-dist into microapi/swagger_ui/
+SWAGGER_UI_VERSION ?= 5.36.0
+SWAGGER_UI_FILES := swagger-ui-bundle.js swagger-ui.css favicon-32x32.png favicon-16x16.png \
+	LICENSE NOTICE swagger-ui-bundle.js.LICENSE.txt
+swagger-ui:
+	rm -rf .swagger-ui && mkdir .swagger-ui
+	curl -fsSL https://registry.npmjs.org/swagger-ui-dist/-/swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz \
+		| tar -xz -C .swagger-ui
+	cd .swagger-ui/package && cp $(SWAGGER_UI_FILES) ../../microapi/swagger_ui/
+	sed -i 's/swagger-ui-dist`\](\([^)]*\)) \*\*[0-9.]*\*\*/swagger-ui-dist`](\1) **$(SWAGGER_UI_VERSION)**/' \
+		microapi/swagger_ui/README.md
+	rm -rf .swagger-ui
 
 ## browser-deps: Debian's chromium, for tests/test_docs_browser.py (apt-get, as root)
 browser-deps:

@@ -31,6 +31,7 @@ from .chain import EventLoops, Layer, check_shape, compose
 from .errors import PROBLEM_CONTENT_TYPE, HTTPError, to_problem
 from .handling import ErrorHandling, _loggable
 from .jsonutil import dumps
+from .matchscope import can_match
 from .request import DEFAULT_BODY_LIMIT, Request, decode_wsgi
 from .response import HTTP_TOKEN, Res
 from .routetable import NOT_FOUND, Entry, Miss, RouteTable
@@ -80,8 +81,8 @@ class Api(Scope, ErrorHandling):
     :param title: the API's name in its OpenAPI document (:meth:`openapi`).
     :param version: the API's version in its OpenAPI document.
     :param docs: serve the OpenAPI document at ``/openapi.json`` and a
-        Swagger UI page at ``/docs`` (from the ``swagger-ui-bundle``
-        package, no CDN); see :mod:`microapi.docs`.  Off by default.
+        Swagger UI 5 page at ``/docs`` (shipped with microapi, no CDN);
+        see :mod:`microapi.docs`.  Off by default.
     :param secret_key: the key that signs sessions, tokens and CSRF tokens,
         or a list of keys, oldest first (the last signs, all verify: add a
         new key at the end to rotate).  Defaults to ``MICROAPI_SECRET_KEY``;
@@ -219,15 +220,21 @@ class Api(Scope, ErrorHandling):
         """The middleware that may run for *route*, outermost first.
 
         For a static route the ``match=`` patterns are decided; for a route
-        with parameters, middleware whose pattern may match is included.
+        with parameters, middleware whose pattern can never accept the
+        route's paths is left out (:mod:`microapi.matchscope`), and the
+        rest is decided per request.
         """
+        rules = route.spec.rules
         static = _is_static(route)
         return [
             spec
             for spec in (*self._middleware, *route.middleware)
             if spec.matcher is None
-            or not static
-            or any(spec.matcher(rule) for rule in route.spec.rules)
+            or (
+                any(spec.matcher(rule) for rule in rules)
+                if static
+                else can_match(spec.matcher, rules)
+            )
         ]
 
     def discover(self, source: str | os.PathLike[str] | ModuleType, prefix: str = "/api") -> None:

@@ -2,6 +2,8 @@
 
 ::
 
+    microapi                                # help, and the app found here
+    microapi run --reload                   # the app in ./wsgi.py or ./app.py
     microapi run wsgi:api --reload          # werkzeug's dev server, restarts on changes
     microapi serve wsgi:api --workers 4     # gunicorn: gthread workers, access log
     microapi serve wsgi:api --server granian  # granian (the granian extra)
@@ -11,211 +13,74 @@
     microapi openapi wsgi:api --output openapi.json
     python -m microapi routes 'myapp:create_api("dev")'
 
-``APP`` is ``MODULE:NAME``, imported with the current directory first on
-``sys.path`` (as gunicorn and ``flask run`` do).  ``NAME`` defaults to
-``api``; it may be a dotted attribute, or a factory: a callable that is not
-an ``Api`` and takes no arguments is called, and ``NAME(...)`` calls it with
-literal arguments.
+``APP`` is ``MODULE:NAME`` (see :mod:`microapi.appload`); without it,
+the app is found as ``flask run`` finds one: ``wsgi.py`` then ``app.py`` in
+the current directory, an ``api`` (or ``app``) in it, else a factory
+``create_api`` or ``create_app``.
 
-Exit status: ``0`` on success, ``2`` for usage errors and an ``APP`` that
-cannot be loaded (one line on stderr, never a traceback), ``1`` when an
+Exit status: ``0`` on success and for bare ``microapi`` (help, as
+``flask`` prints), ``2`` for usage errors and an ``APP`` that cannot be
+found or loaded (one line on stderr, never a traceback), ``1`` when an
 output file cannot be written.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
-import importlib
-import inspect
+import functools
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from . import __version__
 from .app import Api
-from .routing import Route, describe
+from .appload import LoadError, discover_app, load, load_app, require_api, wsgi_app
+from .routing import Route
 from .servers import ACCESS_LOG_FORMAT, SERVERS, ServeOptions, ServerUnavailable, serve
 from .types import WSGIApp
 
-__all__ = ["ACCESS_LOG_FORMAT", "main"]
+__all__ = ["ACCESS_LOG_FORMAT", "load_app", "main"]
 
 # The order methods are listed in, rather than alphabetical.
 _METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class _CliError(Exception):
-    """A mistake the user can fix (a bad ``APP``): one line, exit status 2."""
-
-
-# -- loading APP ------------------------------------------------------------------------
-
-
-def _load(spec: str) -> Any:
-    """Import ``MODULE:NAME`` and return the object, factories called."""
-    module_name, colon, target = spec.partition(":")
-    if not colon:
-        target = "api"
-    if "/" in module_name or os.sep in module_name or os.path.isfile(module_name):
-        dotted = module_name.removesuffix(".py").replace(os.sep, ".").replace("/", ".")
-        raise _CliError(f"APP takes a module name, not a file: try '{dotted}:{target or 'api'}'")
-    if not all(part.isidentifier() for part in module_name.split(".")):
-        raise _CliError(f"{spec!r} is not MODULE:NAME, for example 'wsgi:api'")
-    names, call = _parse_target(target, spec)
-    module = _import(module_name)
-    obj: Any = module
-    for index, name in enumerate(names):
-        try:
-            obj = getattr(obj, name)
-        except AttributeError:
-            missing = ".".join(names[: index + 1])
-            raise _CliError(
-                f"module {module_name!r} has no attribute {missing!r}; "
-                + _suggest_api(module, module_name)
-            ) from None
-    if call is not None:
-        if not callable(obj):
-            raise _CliError(f"{spec!r}: {'.'.join(names)} is not callable")
-        return _call(obj, spec, *call)
-    if not isinstance(obj, Api) and callable(obj) and _binds(obj, 0):
-        return _call(obj, spec, (), {})
-    return obj
-
-
-def _parse_target(
-    target: str, spec: str
-) -> tuple[list[str], tuple[tuple[Any, ...], dict[str, Any]] | None]:
-    """Split ``a.b`` or ``a.b(1, x="y")`` into names and literal arguments."""
-    try:
-        node = ast.parse(target.strip(), mode="eval").body
-    except (SyntaxError, ValueError):  # ValueError: a NUL byte
-        raise _CliError(f"{spec!r} is not MODULE:NAME, for example 'wsgi:api'") from None
-    call = None
-    if isinstance(node, ast.Call):
-        try:
-            args = tuple(ast.literal_eval(arg) for arg in node.args)
-            kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}
-        except ValueError:
-            raise _CliError(f"{spec!r}: factory arguments must be Python literals") from None
-        if len(kwargs) != len(node.keywords):
-            raise _CliError(f"{spec!r}: factory arguments must be Python literals")
-        call = (args, kwargs)
-        node = node.func
-    names: list[str] = []
-    while isinstance(node, ast.Attribute):
-        names.insert(0, node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        raise _CliError(f"{spec!r} is not MODULE:NAME, for example 'wsgi:api'")
-    names.insert(0, node.id)
-    return names, call
-
-
-def _import(module_name: str) -> Any:
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        # NOTE: only a missing APP module (or one of its packages) is the
-        # user's typo; a missing import *inside* it is an error in their code.
-        if exc.name and (module_name + ".").startswith(exc.name + "."):
-            raise _CliError(
-                f"cannot import {module_name!r}: no module named {exc.name!r} "
-                f"(run microapi from the directory that contains it: {os.getcwd()})"
-            ) from None
-        raise _CliError(f"error while importing {module_name!r}: {_one_line(exc)}") from None
-    except Exception as exc:  # anything the user's module raises while importing
-        raise _CliError(f"error while importing {module_name!r}: {_one_line(exc)}") from None
-
-
-def _call(factory: Callable[..., Any], spec: str, args: Any, kwargs: dict[str, Any]) -> Any:
-    try:
-        return factory(*args, **kwargs)
-    except Exception as exc:  # the user's factory failed
-        raise _CliError(f"error while calling the factory in {spec!r}: {_one_line(exc)}") from None
-
-
-def _binds(func: Callable[..., Any], count: int) -> bool:
-    """Whether *func* accepts *count* positional arguments (``False`` if unknown)."""
-    try:
-        inspect.signature(func).bind(*range(count))
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _suggest_api(module: Any, module_name: str) -> str:
-    found = [name for name, value in vars(module).items() if isinstance(value, Api)]
-    if found:
-        return "it has " + ", ".join(f"'{module_name}:{name}'" for name in found)
-    return f"name your Api or its factory after the colon: '{module_name}:NAME'"
-
-
-def _one_line(exc: BaseException) -> str:
-    """``Type: message (file:line)`` for an exception from the user's code."""
-    text = " ".join(f"{type(exc).__name__}: {exc}".split()).removesuffix(":")
-    if isinstance(exc, SyntaxError):  # its message already says where
-        return text
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
-    # NOTE: the deepest frame in the project says more than one in a library.
-    cwd = os.getcwd() + os.sep
-    ours = [frame for frame in frames if frame.filename.startswith(cwd)]
-    frame = (ours or frames)[-1]  # never empty: the frame that imported or called is there
-    return f"{text} ({frame.filename.removeprefix(cwd)}:{frame.lineno})"
-
-
-def _wsgi(obj: Any, spec: str) -> WSGIApp:
-    """Return *obj* if it is a WSGI app: an ``Api`` or ``app(environ, start_response)``."""
-    app: WSGIApp = obj
-    if isinstance(obj, Api):
-        return app
-    if callable(obj):
-        try:
-            inspect.signature(obj)
-        except (TypeError, ValueError):  # a builtin: nothing to check
-            return app
-        if _binds(obj, 2):
-            return app
-        raise _CliError(
-            f"{spec!r} takes {inspect.signature(obj)}: neither app(environ, start_response) "
-            "nor a factory without arguments; give a factory its arguments in APP, "
-            "as in 'wsgi:create_api(\"prod\")'"
-        )
-    raise _CliError(
-        f"{spec!r} is {_a(obj)}, not a WSGI app; point APP at an Api, "
-        "app(environ, start_response), or a factory returning one"
-    )
-
-
-def _api(obj: Any, spec: str, command: str) -> Api:
-    if isinstance(obj, Api):
-        return obj
-    raise _CliError(f"{command} needs a microapi Api, and {spec!r} is {_a(obj)}")
-
-
-def _a(obj: Any) -> str:
-    if obj is None:  # a factory that forgot to return
-        return "None"
-    name = type(obj).__name__
-    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+    """A mistake the user can fix (a bad option value): one line, exit status 2."""
 
 
 # -- commands ---------------------------------------------------------------------------
+
+
+def _resolve(args: argparse.Namespace) -> Any:
+    """Load ``APP``, or find it when none was given; *args.app* becomes its spec."""
+    if args.app is not None:
+        return load(args.app)
+    args.app, obj = discover_app()
+    return obj
 
 
 def _run(args: argparse.Namespace) -> int:
     from werkzeug.serving import is_running_from_reloader, run_simple
 
     try:
-        app = _wsgi(_load(args.app), args.app)
-    except _CliError as exc:
-        # NOTE: in the reloader's child, keep serving (like ``flask run``) so
-        # that fixing the file restarts the server instead of killing it.
-        if not (args.reload and is_running_from_reloader()):
+        app = wsgi_app(_resolve(args), args.app)
+    except LoadError as exc:
+        # NOTE: with --reload, keep serving so that fixing the file restarts
+        # the server, at start too (flask run stops there); the reloader
+        # watches the Python files under the current directory.
+        if not args.reload:
             raise
         _error(str(exc))
+        if not is_running_from_reloader():
+            print(
+                " * Waiting for a fix: answering 500 with this error until a Python file changes",
+                file=sys.stderr,
+                flush=True,
+            )
+        args.app = args.app or "the app"
         app = _failed_app(str(exc))
     else:
         if args.debug and hasattr(app, "debug"):
@@ -244,20 +109,12 @@ def _failed_app(message: str) -> WSGIApp:
     return failed
 
 
-def load_app(spec: str) -> WSGIApp:
-    """Import ``APP`` (``MODULE:NAME``, factories called) and check it is a WSGI app.
-
-    :raises _CliError: the spec is wrong or the app cannot be loaded.
-    """
-    return _wsgi(_load(spec), spec)
-
-
 def _serve(args: argparse.Namespace) -> int:
     # NOTE: APP is imported here, in the master, before the server forks, so
     # that a bad APP is one clear line and exit 2 rather than workers failing
     # to boot; workers share the loaded code.  Open connections after the
     # fork (lazily), not at import time.
-    app = load_app(args.app)
+    app = wsgi_app(_resolve(args), args.app)
     given = {"bind": args.bind, "workers": args.workers, "threads": args.threads}
     given |= {"timeout": args.timeout, "log_level": args.log_level}
     options = ServeOptions(
@@ -294,7 +151,7 @@ def _default_workers() -> int:
 
 
 def _routes(args: argparse.Namespace) -> int:
-    api = _api(_load(args.app), args.app, "routes")
+    api = require_api(_resolve(args), args.app, "routes")
     rows = [_route_row(api, route) for route in api.routes()]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -326,9 +183,47 @@ def _route_row(api: Api, route: Route) -> dict[str, Any]:
         "methods": sorted(route.methods, key=_method_key),
         "path": route.path,
         "name": route.name,
-        "handler": describe(route.handler),
-        "middleware": [describe(spec.func) for spec in api.middleware_for(route)],
+        "handler": readable(route.handler),
+        "middleware": [readable(spec.func) for spec in api.middleware_for(route)],
     }
+
+
+def readable(func: Any) -> str:
+    """``module:function`` of a handler or middleware, as ``routes`` lists it.
+
+    Functions defined inside a factory are named by themselves
+    (``wsgi:register``, not ``wsgi:create_api.<locals>.register``); the
+    middleware microapi's factories return by the factory
+    (``microapi.middleware:csrf()``); a discovered file's routes by the
+    file (``api/todos/[id].py:GET``).
+    """
+    if isinstance(func, functools.partial):
+        return f"partial({readable(func.func)})"
+    module: str = getattr(func, "__module__", None) or type(func).__module__
+    name: str = getattr(func, "__qualname__", None) or type(func).__qualname__
+    outer, locals_, inner = name.rpartition(".<locals>.")
+    builtin = module.startswith("microapi.middleware.")
+    if locals_ and builtin:
+        # NOTE: the function a built-in factory returns is that middleware.
+        name = outer.rpartition(".")[2] + "()"
+    elif locals_:
+        name = inner
+    if builtin:  # imported from there: microapi.middleware.csrf is an implementation detail
+        module = "microapi.middleware"
+    if module.startswith(_DISCOVERED):
+        file = getattr(sys.modules.get(module), "__file__", None)
+        if file is not None:
+            return f"{_relative(file)}:{name}"
+    return f"{module}:{name}"
+
+
+# The package discover() puts a directory's route modules under.
+_DISCOVERED = "_microapi_routes_"
+
+
+def _relative(file: str) -> str:
+    cwd = os.getcwd() + os.sep
+    return file.removeprefix(cwd)
 
 
 def _method_key(method: str) -> tuple[int, str]:
@@ -336,12 +231,12 @@ def _method_key(method: str) -> tuple[int, str]:
 
 
 def _openapi(args: argparse.Namespace) -> int:
-    obj = _load(args.app)
+    obj = _resolve(args)
     # NOTE: anything with an openapi() method will do (a wrapper of an Api);
-    # for anything else, _api() names what was found instead.
+    # for anything else, require_api() names what was found instead.
     generate = getattr(obj, "openapi", None)
     if not callable(generate):
-        generate = _api(obj, args.app, "openapi").openapi
+        generate = require_api(obj, args.app, "openapi").openapi
     text = json.dumps(generate(), indent=2, ensure_ascii=False) + "\n"
     if args.output is None:
         sys.stdout.write(text)
@@ -357,11 +252,17 @@ def _openapi(args: argparse.Namespace) -> int:
 
 # -- the parser -------------------------------------------------------------------------
 
-_APP_HELP = "the app as MODULE:NAME, e.g. wsgi:api (NAME defaults to api; a factory is called)"
+_APP_HELP = (
+    "the app as MODULE:NAME, e.g. wsgi:api (NAME defaults to api; a factory is called); "
+    "default: the app in ./wsgi.py or ./app.py"
+)
 
 _EPILOG = """\
 APP is MODULE:NAME, imported from the current directory: wsgi:api,
-examples.hello.wsgi:api, or a factory: 'myapp:create_api()'.
+examples.hello.wsgi:api, or a factory: 'myapp:create_api()'.  Without
+APP, the app is found as flask run finds one: wsgi.py, then app.py, in
+the current directory; in it an Api named api (or app), else a factory
+create_api() or create_app().
 
 examples:
   microapi run wsgi:api --reload
@@ -402,7 +303,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run the development server",
         description="Run werkzeug's development server. Not for production: use serve.",
     )
-    run.add_argument("app", metavar="APP", help=_APP_HELP)
+    run.add_argument("app", metavar="APP", nargs="?", help=_APP_HELP)
     run.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
     run.add_argument("--port", type=_port, default=8000, help="port (default: %(default)s)")
     run.add_argument("--reload", action="store_true", help="restart when a Python file changes")
@@ -418,9 +319,9 @@ def _parser() -> argparse.ArgumentParser:
             "and an access log on stdout with the X-Request-ID response header (set by the "
             "request_id() middleware). Options after -- go to the server untouched."
         ),
-        usage="%(prog)s [options] APP [-- SERVER OPTIONS]",
+        usage="%(prog)s [options] [APP] [-- SERVER OPTIONS]",
     )
-    serve.add_argument("app", metavar="APP", help=_APP_HELP)
+    serve.add_argument("app", metavar="APP", nargs="?", help=_APP_HELP)
     serve.add_argument(
         "--server",
         choices=SERVERS,
@@ -474,7 +375,7 @@ def _parser() -> argparse.ArgumentParser:
         description="List every route: methods, path as declared, name, handler, and the "
         "middleware that may run for it (outermost first).",
     )
-    routes.add_argument("app", metavar="APP", help=_APP_HELP)
+    routes.add_argument("app", metavar="APP", nargs="?", help=_APP_HELP)
     routes.add_argument("--json", action="store_true", help="print a JSON list instead")
     routes.set_defaults(handler=_routes)
 
@@ -483,7 +384,7 @@ def _parser() -> argparse.ArgumentParser:
         help="print the OpenAPI document",
         description="Print the app's OpenAPI document (api.openapi()) as JSON.",
     )
-    openapi.add_argument("app", metavar="APP", help=_APP_HELP)
+    openapi.add_argument("app", metavar="APP", nargs="?", help=_APP_HELP)
     openapi.add_argument("--output", "-o", metavar="FILE", help="write to FILE, not stdout")
     openapi.set_defaults(handler=_openapi)
     return parser
@@ -510,6 +411,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cannot be loaded, ``1`` when an output file cannot be written.
     """
     words = list(sys.argv[1:] if argv is None else argv)
+    if not words:
+        # NOTE: as bare ``flask`` does: help, not a usage error.
+        return _bare_help()
     # NOTE: everything after the first -- belongs to the server (serve only).
     passed = words[words.index("--") + 1 :] if "--" in words else []
     words = words[: words.index("--")] if "--" in words else words
@@ -529,6 +433,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except _CliError as exc:
+    except (_CliError, LoadError) as exc:
         _error(str(exc))
         return 2
+
+
+def _bare_help() -> int:
+    """Print the help and the app ``microapi`` would find here; return 0."""
+    _parser().print_help()
+    cwd = os.getcwd()
+    if not sys.path or sys.path[0] not in ("", cwd):
+        sys.path.insert(0, cwd)
+    try:
+        spec, _ = discover_app(cwd)
+    except LoadError as exc:
+        print(f"\nApp: none found ({exc}).")
+    else:
+        print(f"\nApp: {spec}, found in {cwd}; the commands use it when APP is left out.")
+    return 0

@@ -47,10 +47,17 @@
   An operation "reads a body" when it loads a ``body=`` schema or its
   method is ``POST``, ``PUT`` or ``PATCH``.  Errors a handler raises
   itself are its own to document.
+- **Security**: the schemes the route's middleware declare
+  (:mod:`microapi.securitydoc`; ``bearer_auth`` and ``csrf`` do) go into
+  ``components.securitySchemes``, and each operation they check gets its
+  ``security`` alternatives.
 - ``operationId`` is the route name, with ``_get``, ``_post``, ... added
   when one name serves several methods; ``summary`` and ``description``
   are the first line and the rest of the handler's docstring; ``tags`` are
   the ``Router(tags=[...])`` of the route, else its first path segment.
+
+Keys follow the specification's order (``openapi``, ``info``, ``servers``,
+``paths``, ``components``; in an operation ``tags`` to ``security``).
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ from werkzeug.routing import (
 from werkzeug.routing.converters import NumberConverter
 
 from .errors import PROBLEM_CONTENT_TYPE
+from .securitydoc import operation_security
 
 if TYPE_CHECKING:
     from werkzeug.routing import Rule
@@ -138,6 +146,23 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _ORDER = ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH")
 _NameResolver = Callable[[type[Schema]], str]
 # werkzeug's ``<converter(arguments):name>``.
+# The conventional key orders (the OpenAPI specification's own): apispec
+# writes keys in the order it fills them in.
+_DOCUMENT_KEYS = ("openapi", "info", "jsonSchemaDialect", "servers", "paths", "webhooks")
+_OPERATION_KEYS = (
+    "tags",
+    "summary",
+    "description",
+    "externalDocs",
+    "operationId",
+    "parameters",
+    "requestBody",
+    "responses",
+    "callbacks",
+    "deprecated",
+    "security",
+    "servers",
+)
 _PARAM = re.compile(r"<(?:[A-Za-z_][A-Za-z0-9_]*(?:\(.*?\))?:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
 
@@ -165,6 +190,7 @@ def build_spec(api: Api, *, openapi_version: str = OPENAPI_VERSION) -> dict[str,
     operation_ids = _operation_ids([entry.route for entry in entries])
     paths: dict[str, dict[str, Any]] = {}
     parameters: dict[str, list[dict[str, Any]]] = {}
+    schemes: dict[str, dict[str, Any]] = {}
     for entry in entries:
         route = entry.route
         path, path_params = _path(entry.rule)
@@ -180,11 +206,32 @@ def build_spec(api: Api, *, openapi_version: str = OPENAPI_VERSION) -> dict[str,
             if len(route.spec.rules) > 1 and not path_params:
                 # The optional catch-all without its segments: same name.
                 operation["operationId"] += "_root"
+            middleware = [spec.func for spec in api.middleware_for(route)]
+            security = operation_security(api, middleware, method, schemes)
+            if security is not None:
+                operation["security"] = security
             operations[method.lower()] = operation
     for path, operations in paths.items():
         if operations:
             spec.path(path=path, operations=operations, parameters=parameters[path])
-    return spec.to_dict()
+    for name in sorted(schemes):
+        spec.components.security_scheme(name, schemes[name])
+    return _conventional_order(spec.to_dict())
+
+
+def _conventional_order(document: dict[str, Any]) -> dict[str, Any]:
+    """*document* with its keys and its operations' keys in the usual order."""
+    for path_item in document.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method != "parameters":
+                path_item[method] = _ordered(operation, _OPERATION_KEYS)
+    return _ordered(document, _DOCUMENT_KEYS)
+
+
+def _ordered(mapping: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    # Known keys first, in the given order; the rest (components, x-...) after.
+    first = {key: mapping[key] for key in keys if key in mapping}
+    return first | {key: value for key, value in mapping.items() if key not in first}
 
 
 def _methods(route: Route) -> list[str]:

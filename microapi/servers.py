@@ -241,7 +241,7 @@ def granian_app() -> WSGIApp:
     ``MICROAPI_SERVE_APP`` and wraps it in :class:`AccessLog` unless the access
     log is off.
     """
-    from .cli import load_app
+    from .appload import load_app
 
     app = load_app(os.environ[APP_ENV])
     if os.environ.get(ACCESS_LOG_ENV):

@@ -42,8 +42,8 @@ HELLO_ROUTES = [
         "path": "/api/users/[id]",
         "name": "user",
         "handler": "examples.hello.wsgi:user",
-        # The route has a parameter, so admin_only's matcher is decided per request.
-        "middleware": ["examples.hello.wsgi:timing", "examples.hello.wsgi:admin_only"],
+        # admin_only's /api/admin/:path* can never accept /api/users/<id>.
+        "middleware": ["examples.hello.wsgi:timing"],
     },
     {
         "methods": ["GET"],
@@ -178,7 +178,7 @@ def test_routes_table_from_the_console_script() -> None:
         "user",
         "examples.hello.wsgi:user",
     ]
-    assert lines[3].endswith("examples.hello.wsgi:timing, examples.hello.wsgi:admin_only")
+    assert lines[3].endswith("examples.hello.wsgi:user   examples.hello.wsgi:timing")
     # Columns line up: every path starts where the header's "Path" does.
     column = lines[0].index("Path")
     assert all(line[column] == "/" for line in lines[2:])
@@ -362,6 +362,75 @@ def test_run_answers_over_http(tmp_path: Path) -> None:
     assert "Serving 'examples.hello.wsgi:api' (debug off)" in (tmp_path / "stderr").read_text()
 
 
+HELLO = """
+    from microapi import Api
+
+    api = Api()
+
+    @api.route("/api/hello")
+    def hello(req, res):
+        return {"message": "fixed"}
+"""
+
+
+def test_run_reload_waits_for_a_fix_when_the_app_does_not_import_at_start(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    write(project, "wsgi.py", "from microapi import Api\n\napi = Api(\n")
+    port = free_port()
+    with server(["run", "--reload", "--port", str(port)], project, tmp_path) as process:
+        # It serves the error rather than exiting...
+        status, _, body = wait_until_answering(process, port, "/api/hello", tmp_path)
+        assert status == 500
+        assert b"error while importing 'wsgi': SyntaxError" in body
+        assert process.poll() is None
+        stderr = (tmp_path / "stderr").read_text()
+        assert "microapi: error: error while importing 'wsgi': SyntaxError" in stderr
+        assert "Waiting for a fix" in stderr
+        assert "Traceback" not in stderr
+        # ...and once the file is fixed, the reloader restarts it with the app.
+        write(project, "wsgi.py", HELLO)
+        later = time.time() + 2  # a later mtime even on coarse-grained file systems
+        os.utime(project / "wsgi.py", (later, later))
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                status, _, body = get(port, "/api/hello")
+            except OSError:  # restarting
+                status = 0
+            if status == 200:
+                break
+            time.sleep(0.1)
+        assert status == 200, (tmp_path / "stderr").read_text()
+        assert json.loads(body) == {"message": "fixed"}
+
+
+def test_bare_microapi_prints_help_and_the_app_it_finds(tmp_path: Path) -> None:
+    write(tmp_path, "wsgi.py", HELLO)
+    found = cli(cwd=tmp_path)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.startswith("usage: microapi")
+    assert "App: wsgi:api, found in " + str(tmp_path) in found.stdout
+    (tmp_path / "wsgi.py").unlink()
+    none = cli(cwd=tmp_path)
+    assert none.returncode == 0
+    assert "App: none found (no APP given, and no wsgi.py or app.py in " in none.stdout
+    assert none.stderr == ""
+
+
+def test_the_commands_find_the_app_when_app_is_left_out(tmp_path: Path) -> None:
+    write(tmp_path, "app.py", HELLO)
+    routes = cli("routes", "--json", cwd=tmp_path)
+    assert routes.returncode == 0, routes.stderr
+    assert [row["handler"] for row in json.loads(routes.stdout)] == ["app:hello"]
+    port = free_port()
+    args = ["serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    with server(args, tmp_path, tmp_path) as process:
+        status, _, body = wait_until_answering(process, port, "/api/hello", tmp_path)
+    assert (status, json.loads(body)) == (200, {"message": "fixed"})
+
+
 # -- main() in-process: finding APP ---------------------------------------------------------
 
 
@@ -429,6 +498,89 @@ def test_bad_app_in_process(
     assert_one_line_error(run_main(capsys, *args), *fragments)
 
 
+DISCOVERED = """
+    from microapi import Api
+
+    def create_app():
+        api = Api()
+        api.add_route("/from-factory", lambda req, res: {}, name="factory")
+        return api
+"""
+
+
+@pytest.mark.parametrize(
+    ("files", "spec"),
+    [
+        ({"wsgi.py": FACTORIES}, "wsgi:api"),
+        # wsgi.py comes first, as with flask run.
+        ({"wsgi.py": FACTORIES, "app.py": DISCOVERED}, "wsgi:api"),
+        ({"app.py": FACTORIES}, "app:api"),
+        # An app named app, as Flask users write it.
+        ({"app.py": "from microapi import Api\napp = Api()\n"}, "app:app"),
+        ({"app.py": DISCOVERED}, "app:create_app()"),
+        ({"wsgi.py": DISCOVERED.replace("create_app", "create_api")}, "wsgi:create_api()"),
+        # A wsgi.py without an app: app.py is tried next.
+        ({"wsgi.py": "VALUE = 1\n", "app.py": DISCOVERED}, "app:create_app()"),
+    ],
+)
+def test_discovery_without_app(
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    fake_run_simple: Recorded,
+    files: dict[str, str],
+    spec: str,
+) -> None:
+    for name, source in files.items():
+        write(project, name, source)
+    outcome = run_main(capsys, "run")
+    assert outcome.returncode == 0, outcome.stderr
+    assert f"Serving {spec!r}" in outcome.stderr
+    assert isinstance(fake_run_simple.calls[0]["app"], Api)
+
+
+def test_a_discovered_factory_is_called_and_its_routes_listed(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(project, "app.py", DISCOVERED)
+    outcome = run_main(capsys, "routes", "--json")
+    assert [row["path"] for row in json.loads(outcome.stdout)] == ["/from-factory"]
+    assert json.loads(run_main(capsys, "openapi").stdout)["paths"].keys() == {"/from-factory"}
+
+
+@pytest.mark.parametrize(
+    ("files", "fragments"),
+    [
+        ({}, ["no APP given, and no wsgi.py or app.py in", "MODULE:NAME"]),
+        ({"wsgi.py": "VALUE = 1\n"}, ["wsgi.py in", "named api or app", "create_app"]),
+        (
+            {"wsgi.py": "VALUE = 1\n", "app.py": "X = 2\n"},
+            ["wsgi.py nor app.py in", "create_api"],
+        ),
+        ({"wsgi.py": "import not_installed_dep\n"}, ["error while importing 'wsgi'"]),
+        (
+            {"app.py": "def create_app():\n    raise RuntimeError('no DATABASE_URL')\n"},
+            ["'app:create_app()'", "RuntimeError: no DATABASE_URL"],
+        ),
+    ],
+)
+def test_discovery_failures_are_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str], files: dict[str, str], fragments: list[str]
+) -> None:
+    for name, source in files.items():
+        write(project, name, source)
+    assert_one_line_error(run_main(capsys, "routes"), *fragments)
+
+
+def test_bare_microapi_in_process_says_what_it_would_load(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(project, "wsgi.py", "import not_installed_dep\n")
+    outcome = run_main(capsys)
+    assert outcome.returncode == 0
+    assert "usage: microapi" in outcome.stdout
+    assert "App: none found (error while importing 'wsgi'" in outcome.stdout
+
+
 # -- main() in-process: commands --------------------------------------------------------
 
 
@@ -489,6 +641,68 @@ def test_routes_lists_router_routes_and_their_middleware(
         "wsgi:health",
         "-",
     ]
+
+
+def test_routes_lists_only_the_middleware_that_applies_with_readable_names(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        project,
+        "wsgi.py",
+        """
+        import functools
+
+        from microapi import Api
+        from microapi.middleware import bearer_auth, csrf, rate_limit
+
+        def create_api():
+            api = Api(secret_key="k" * 32)
+            api.middleware(csrf())
+            api.middleware(bearer_auth(), match="/admin/:path*")
+            api.middleware(rate_limit("5/minute"), match="/api/:id(\\\\d+)")
+
+            @api.route("/api/<id>")
+            def item(req, res):
+                return {}
+
+            @api.route("/admin/users/<int:id>")
+            def admin_user(req, res):
+                return {}
+
+            def page(req, res, *, size):
+                return {}
+
+            api.add_route("/pages/<int:n>", functools.partial(page, size=10), name="pages")
+            api.discover("./routes", prefix="/files")
+            return api
+        """,
+    )
+    write(project, "routes/[slug].py", "def GET(req, res):\n    return {}\n")
+    outcome = run_main(capsys, "routes", "--json")
+    assert outcome.returncode == 0, outcome.stderr
+    rows = {row["path"]: row for row in json.loads(outcome.stdout)}
+    assert rows["/api/<id>"]["handler"] == "wsgi:item"
+    # rate_limit may match /api/<id> (for digits): decided per request.
+    assert rows["/api/<id>"]["middleware"] == [
+        "microapi.middleware:csrf()",
+        "microapi.middleware:rate_limit('5/minute')",
+    ]
+    assert rows["/admin/users/<int:id>"]["middleware"] == [
+        "microapi.middleware:csrf()",
+        "microapi.middleware:bearer_auth()",
+    ]
+    assert rows["/pages/<int:n>"] | {"middleware": None} == {
+        "methods": ["GET"],
+        "path": "/pages/<int:n>",
+        "name": "pages",
+        "handler": "partial(wsgi:page)",
+        "middleware": None,
+    }
+    assert rows["/pages/<int:n>"]["middleware"] == ["microapi.middleware:csrf()"]
+    # A discovered file is named by its path, not its generated module.
+    assert rows["/files/[slug]"]["handler"] == "routes/[slug].py:GET"
+    assert "<locals>" not in outcome.stdout
+    assert " at 0x" not in outcome.stdout
 
 
 def test_routes_of_an_empty_api(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -693,9 +907,7 @@ def test_help_reads_well(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        [],
         ["launch", "wsgi:api"],
-        ["routes"],
         ["serve", "wsgi:api", "--workers", "0"],
         ["serve", "wsgi:api", "--threads", "two"],
         ["run", "wsgi:api", "--port", "70000"],

@@ -12,7 +12,8 @@ from openapi_spec_validator import validate as validate_spec
 from werkzeug.routing import BaseConverter
 
 from microapi import Api, Request, Res, Router
-from microapi.docs import DOCS_CSP
+from microapi.docs import DOCS_CSP, SWAGGER_UI_DIR
+from microapi.middleware import bearer_auth, csrf
 from microapi.openapi import build_spec
 from microapi.testing import TestClient
 
@@ -454,21 +455,28 @@ def test_static_files_are_served_with_their_types(name: str, mimetype: str) -> N
     assert response.status_code == 200
     assert response.mimetype == mimetype
     assert len(response.get_data()) > 100
+    # One charset, on text types only.
+    charset = "; charset=utf-8" if mimetype.startswith("text/") else ""
+    assert response.headers["Content-Type"] == mimetype + charset
 
 
-def test_the_start_up_script_loads_the_3_0_rendition() -> None:
+def test_the_start_up_script_loads_the_3_1_document() -> None:
     client = TestClient(rich_api(docs=True))
     script = client.get("/docs/static/init.js").get_data(as_text=True)
-    assert 'url: "docs/openapi-3.0.json"' in script
+    # Relative to /docs, so that a mount prefix is kept.
+    assert 'url: "openapi.json"' in script
     assert "validatorUrl: null" in script
-    response = client.get("/docs/openapi-3.0.json")
-    assert response.mimetype == "application/json"
-    rendition = response.json
-    validate_spec(rendition)
-    assert rendition["openapi"] == "3.0.3"
-    assert set(rendition["paths"]) == set(client.get("/openapi.json").json["paths"])
-    note = rendition["components"]["schemas"]["Todo"]["properties"]["note"]
-    assert note == {"type": "string", "nullable": True}
+    assert client.get("/openapi.json").json["openapi"] == "3.1.0"
+    assert_problem(client.get("/docs/openapi-3.0.json"), 404)
+
+
+def test_the_vendored_swagger_ui_is_version_5_with_its_licence() -> None:
+    bundle = TestClient(rich_api(docs=True)).get("/docs/static/swagger-ui-bundle.js")
+    # Swagger UI 5 is the first to render OpenAPI 3.1 (the OAS31 plugin).
+    assert b"OpenAPI31" in bundle.get_data()
+    assert "Apache License" in (SWAGGER_UI_DIR / "LICENSE").read_text()
+    assert "swagger-ui-dist`](" in (SWAGGER_UI_DIR / "README.md").read_text()
+    assert "**5." in (SWAGGER_UI_DIR / "README.md").read_text()
 
 
 def test_bundle_files_are_revalidated_and_others_are_404() -> None:
@@ -485,12 +493,105 @@ def test_bundle_files_are_revalidated_and_others_are_404() -> None:
 
 def test_docs_under_a_mount_prefix_name_the_server() -> None:
     client = TestClient(rich_api(docs=True))
-    for path in ["/openapi.json", "/docs/openapi-3.0.json"]:
-        response = client.get(path, environ_overrides={"SCRIPT_NAME": "/my api"})
-        assert response.json["servers"] == [{"url": "/my%20api"}]
+    response = client.get("/openapi.json", environ_overrides={"SCRIPT_NAME": "/my api"})
+    assert response.json["servers"] == [{"url": "/my%20api"}]
 
 
-def test_docs_without_swagger_ui_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(__import__("sys").modules, "swagger_ui_bundle", None)
-    with pytest.raises(RuntimeError, match=r'pip install "microapi-wsgi\[docs\]"'):
-        Api(docs=True)
+# -- security --------------------------------------------------------------------------
+
+
+def secured_api(**options: Any) -> Api:
+    api = Api(title="Secured", version="1.0.0", secret_key="k" * 32, **options)
+    api.middleware(csrf())
+    api.middleware(bearer_auth(), match="/api/private/:path*")
+    api.middleware(bearer_auth(optional=True), match="/api/feed")
+
+    @api.route("/api/private/me")
+    def me(req: Request, res: Res) -> dict[str, str]:
+        """Who the token is."""
+        return {}
+
+    @api.route("/api/private/notes", methods=["POST"])
+    def note(req: Request, res: Res) -> dict[str, str]:
+        return {}
+
+    @api.route("/api/feed")
+    def feed(req: Request, res: Res) -> dict[str, str]:
+        return {}
+
+    @api.route("/api/public")
+    def public(req: Request, res: Res) -> dict[str, str]:
+        return {}
+
+    return api
+
+
+def test_bearer_auth_and_csrf_add_security_schemes_and_requirements() -> None:
+    document = secured_api().openapi()
+    validate_spec(document)
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerAuth"]["type"] == "http"
+    assert schemes["bearerAuth"]["scheme"] == "bearer"
+    assert {key: schemes["sessionCookie"][key] for key in ("type", "in", "name")} == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "session",
+    }
+    assert schemes["csrfToken"]["in"] == "header"
+    assert schemes["csrfToken"]["name"] == "X-CSRF-Token"
+    paths = document["paths"]
+    assert paths["/api/private/me"]["get"]["security"] == [{"bearerAuth": []}]
+    # csrf checks unsafe requests that carry the session cookie only.
+    assert paths["/api/private/notes"]["post"]["security"] == [
+        {"bearerAuth": [], "sessionCookie": [], "csrfToken": []},
+        {"bearerAuth": []},
+    ]
+    # Optional credentials: anonymous requests are let through too.
+    assert paths["/api/feed"]["get"]["security"] == [{"bearerAuth": []}, {}]
+    assert "security" not in paths["/api/public"]["get"]
+
+
+def test_the_session_scheme_names_the_apps_cookie() -> None:
+    schemes = secured_api(session_cookie="sid").openapi()["components"]["securitySchemes"]
+    assert schemes["sessionCookie"]["name"] == "sid"
+
+
+def test_an_app_without_auth_middleware_has_no_security_schemes() -> None:
+    document = rich_api().openapi()
+    assert "securitySchemes" not in document.get("components", {})
+    assert not any(
+        "security" in operation
+        for item in document["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict)
+    )
+
+
+def test_keys_are_in_the_conventional_order() -> None:
+    client = TestClient(secured_api(docs=True))
+    document = client.get("/openapi.json", environ_overrides={"SCRIPT_NAME": "/v1"}).json
+    assert list(document) == ["openapi", "info", "servers", "paths", "components"]
+    order = ["tags", "summary", "operationId", "responses", "security"]
+    assert list(document["paths"]["/api/private/me"]["get"]) == order
+    note = list(secured_api().openapi()["paths"]["/api/private/notes"]["post"])
+    assert note == ["tags", "operationId", "responses", "security"]
+    rich = rich_api().openapi()
+    assert list(rich) == ["openapi", "info", "paths", "components"]
+    for item in rich["paths"].values():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            known = [key for key in OPERATION_ORDER if key in operation]
+            assert list(operation) == known
+
+
+OPERATION_ORDER = [
+    "tags",
+    "summary",
+    "description",
+    "operationId",
+    "parameters",
+    "requestBody",
+    "responses",
+    "security",
+]

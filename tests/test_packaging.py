@@ -181,9 +181,9 @@ def test_microapi_help(installed: Installed) -> None:
         assert command in out.stdout
 
 
-def test_microapi_serve_a_hello_app(installed: Installed, tmp_path: Path) -> None:
+def _get_from_wheel(installed: Installed, tmp_path: Path, app: str, path: str) -> tuple[int, bytes]:
     with serving(
-        "hello:api",
+        app,
         tmp_path,
         workers=1,
         python=str(installed.python),
@@ -192,14 +192,25 @@ def test_microapi_serve_a_hello_app(installed: Installed, tmp_path: Path) -> Non
     ) as served:
         connection = http.client.HTTPConnection(*served.address, timeout=10)
         try:
-            connection.request("GET", "/hello")
+            connection.request("GET", path)
             response = connection.getresponse()
-            assert (response.status, response.read()) == (
-                200,
-                b'{"message":"Hello from the wheel"}',
-            )
+            return response.status, response.read()
         finally:
             connection.close()
+
+
+def test_microapi_serve_a_hello_app(installed: Installed, tmp_path: Path) -> None:
+    answer = _get_from_wheel(installed, tmp_path, "hello:api", "/hello")
+    assert answer == (200, b'{"message":"Hello from the wheel"}')
+
+
+def test_the_docs_page_needs_no_extra(installed: Installed, tmp_path: Path) -> None:
+    # Swagger UI is vendored into the wheel: Api(docs=True) serves it with no extra.
+    status, body = _get_from_wheel(
+        installed, tmp_path, "docs_app:api", "/docs/static/swagger-ui.css"
+    )
+    assert status == 200
+    assert b".swagger-ui" in body
 
 
 @pytest.mark.parametrize(
@@ -217,9 +228,6 @@ def test_microapi_serve_a_hello_app(installed: Installed, tmp_path: Path) -> Non
             "granian",
             ["-m", "microapi", "serve", "hello:api", "--server", "granian"],
             id="granian: microapi serve --server granian",
-        ),
-        pytest.param(
-            "docs", ["-m", "microapi", "serve", "docs_app:api"], id="docs: Api(docs=True)"
         ),
     ],
 )

@@ -24,18 +24,26 @@ from typing import TYPE_CHECKING, Any
 from ..chain import before_only, is_async
 from ..errors import HTTPError
 from ..security import ExpiredToken, InvalidToken
+from ..securitydoc import Security, declare_security
 
 if TYPE_CHECKING:
     from ..request import Request
     from ..response import Res
     from ..types import Middleware, Next
 
-__all__ = ["bearer_auth"]
+__all__ = ["BEARER_SCHEME", "bearer_auth"]
 
 #: RFC 6750 §2.1 ``b64token``.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # What error_description and realm may hold (RFC 6750 §3): no '"' or '\'.
 _QUOTABLE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+
+#: The OpenAPI security scheme ``bearer_auth`` declares.
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "A token from api.tokens.issue(...), sent as Authorization: Bearer <token>.",
+}
 
 #: ``bearer_auth``'s answer when there are no credentials and they are optional.
 _ANONYMOUS: Any = object()
@@ -71,6 +79,11 @@ def bearer_auth(
     if realm is not None and not _QUOTABLE.fullmatch(realm):
         raise ValueError(f"bearer_auth(realm={realm!r}): no quotes, backslashes or controls")
     challenge = "Bearer" if realm is None else f'Bearer realm="{realm}"'
+    # For the OpenAPI document: optional credentials allow anonymous requests.
+    security = Security(
+        schemes={"bearerAuth": BEARER_SCHEME},
+        requirements=({"bearerAuth": []}, {}) if optional else ({"bearerAuth": []},),
+    )
 
     def refuse(status: int, detail: str, error: str | None = None) -> HTTPError:
         header = challenge
@@ -115,7 +128,7 @@ def bearer_auth(
                 req.user = user
             await next()
 
-        return async_middleware
+        return declare_security(async_middleware, security)
 
     def middleware(req: Request, res: Res, next: Next) -> Any:
         payload = payload_of(req)
@@ -129,4 +142,4 @@ def bearer_auth(
                 req.user = user
         next()
 
-    return before_only(middleware)
+    return declare_security(before_only(middleware), security)

@@ -38,9 +38,11 @@ from ..bodies import FORM_MIMETYPES
 from ..errors import HTTPError
 from ..request import CSRF_SESSION_KEY
 from ..security import csrf_token_for, csrf_token_matches, new_csrf_secret
+from ..securitydoc import Security, declare_security
 from ..sessions import cookie_values
 
 if TYPE_CHECKING:
+    from ..app import Api
     from ..request import Request
     from ..response import Res
     from ..routing import Route
@@ -120,6 +122,33 @@ def csrf(
         if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             raise ValueError(f"csrf({what}={name!r}): must be a non-empty token")
     trusted = _trusted(trusted_origins)
+
+    def schemes(api: Api) -> dict[str, dict[str, Any]]:
+        # For the OpenAPI document: the cookie the browser sends by itself,
+        # and the header a client (or Swagger UI's Authorize) must add.
+        return {
+            "sessionCookie": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": api.session_cookie,
+                "description": "The signed session cookie the app sets.",
+            },
+            "csrfToken": {
+                "type": "apiKey",
+                "in": "header",
+                "name": header_name,
+                "description": f"The {cookie_name} cookie's value; needed with the "
+                "session cookie only.",
+            },
+        }
+
+    # Unsafe requests with the session cookie need the token; requests
+    # without it (bearer clients) need nothing.
+    security = Security(
+        schemes=schemes,
+        requirements=({"sessionCookie": [], "csrfToken": []}, {}),
+        unchecked=SAFE_METHODS,
+    )
     header_key = "HTTP_" + header_name.upper().replace("-", "_")
     missing = (
         f"CSRF token missing: send the {cookie_name} cookie's value in the {header_name} "
@@ -213,4 +242,4 @@ def csrf(
             # unreadable one, then replaced) or the handler wrote one.
             keep_cookie(req, res)
 
-    return middleware
+    return declare_security(middleware, security)

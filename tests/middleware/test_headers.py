@@ -491,7 +491,7 @@ def test_the_docs_page_renders_under_the_default_security_headers(
     assert "Content Security Policy" not in result.stderr
     assert "Cross-Origin-Resource-Policy" not in result.stderr
     assert "Failed to load resource" not in result.stderr
-    assert {"/docs", "/docs/static/swagger-ui-bundle.js", "/docs/openapi-3.0.json"} <= {
+    assert {"/docs", "/docs/static/swagger-ui-bundle.js", "/openapi.json"} <= {
         path for _, path, _ in requests
     }
     assert all(status in (200, 304) for _, _, status in requests), requests
