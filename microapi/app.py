@@ -35,8 +35,8 @@ from .handling import ErrorHandling, _loggable
 from .jsonutil import dumps
 from .request import DEFAULT_BODY_LIMIT, Request, decode_wsgi
 from .response import HTTP_TOKEN, Res
-from .routetable import NOT_FOUND, Entry, Miss, RouteTable
 from .routing import MiddlewareSpec, Route, Scope
+from .routing.table import NOT_FOUND, Entry, Miss, RouteTable
 from .security import Keys, Tokens
 from .types import ErrorHandler, Target, WSGIApp
 

@@ -5,7 +5,7 @@ Every route becomes werkzeug :class:`~werkzeug.routing.Rule` objects in a
 owns the converters and builds URLs.  Matching walks a trie built from the
 same compiled rule parts with werkzeug's own algorithm (static segments
 first, then converters by weight, then catch-alls, with backtracking), so it
-answers exactly what ``Map.bind(...).match`` answers; ``tests/test_routetable``
+answers exactly what ``Map.bind(...).match`` answers; ``tests/routing/test_table.py``
 checks that on generated route sets.
 
 PERF: ``MapAdapter.match`` costs ~4 µs on a route with a parameter; this
@@ -15,80 +15,20 @@ about a quarter of that.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, cast
 from urllib.parse import quote
 
-from werkzeug.routing import (
-    FloatConverter,
-    IntegerConverter,
-    Map,
-    PathConverter,
-    Rule,
-)
+from werkzeug.routing import Map, Rule
 
-from .routecode import Abort, compile_matcher, compile_params, entry_key
-from .routing import Route, describe
+from .compiled import Abort, compile_matcher, compile_params, entry_key
+from .converters import CONVERTERS
+from .declare import Route, describe
+from .syntax import parse_rule
 
 __all__ = ["NOT_FOUND", "Entry", "Miss", "RouteTable"]
-
-
-class AsciiIntegerConverter(IntegerConverter):
-    """werkzeug's ``int`` converter, for ASCII digits only."""
-
-    regex = r"[0-9]+"
-
-
-class AsciiFloatConverter(FloatConverter):
-    """werkzeug's ``float`` converter, for ASCII digits only.
-
-    URLs are built in plain decimal notation, the only one it matches
-    (werkzeug writes ``str(value)``: ``1e+20``, which then 404s).
-    """
-
-    regex = r"[0-9]+\.[0-9]+"
-
-    def to_url(self, value: Any) -> str:
-        """Write *value* as the converter matches it: ``1e20`` → ``100000000000000000000.0``.
-
-        :raises ValueError: for a value it could never match: infinite,
-            NaN, or negative (unless ``signed=True``).
-        """
-        number = float(value)
-        if not math.isfinite(number) or (number < 0 and not self.signed):
-            kind = "negative" if math.isfinite(number) else "not finite"
-            raise ValueError(f"float parameter {value!r} is {kind}: no URL matches it")
-        text = format(Decimal(repr(abs(number))), "f")
-        if "." not in text:
-            text += ".0"
-        if self.fixed_digits:
-            text = text.zfill(self.fixed_digits)
-        return f"-{text}" if number < 0 else text
-
-
-class DotAllPathConverter(PathConverter):
-    """werkzeug's ``path`` converter, newlines included.
-
-    NOTE: werkzeug's regex ``[^/].*?`` is compiled without ``DOTALL``, so
-    ``/f/a%0Ab`` would never match ``/f/<path:p>``.
-    """
-
-    regex = "[^/](?s:.*?)"
-
-
-class CatchAllConverter(PathConverter):
-    """Next.js catch-alls (``[...slug]``): one or more non-empty segments.
-
-    Unlike werkzeug's ``path``, it refuses a trailing slash and empty
-    segments, so ``/docs/a/`` gets the trailing-slash 308 to ``/docs/a`` and
-    ``/docs/a//b`` the merge-slashes 308 to ``/docs/a/b``, as in Next.js.
-    """
-
-    regex = r"[^/]+(?:/[^/]+)*"
 
 
 _MERGE_SLASHES = re.compile("/{2,}")
@@ -101,18 +41,23 @@ class Entry:
 
     ``entry.params(values)`` converts the matched strings to the route's
     parameters, or returns ``None`` when a converter rejects one; it is
-    compiled with the table (:func:`microapi.routecode.compile_params`).
+    compiled with the table (:func:`microapi.routing.compiled.compile_params`).
     """
 
-    __slots__ = ("before", "has_params", "params", "route", "rule", "target")
+    __slots__ = ("before", "converters", "has_params", "params", "parts", "route", "rule", "target")
 
     def __init__(self, route: Route, rule: Rule) -> None:
         #: The route the rule belongs to.
         self.route = route
-        #: The werkzeug rule.
+        #: The werkzeug rule, bound to the table's map (URL building).
         self.rule = rule
+        parsed = parse_rule(rule)
+        #: The rule's parts, as the matcher tests them.
+        self.parts = parsed.parts
+        #: The rule's converters by parameter name, in the rule's order.
+        self.converters = parsed.converters
         #: Whether matched values need converting (or list defaults filling).
-        self.has_params = bool(rule._converters or route.spec.list_params)
+        self.has_params = bool(self.converters or route.spec.list_params)
         #: The composed chain for the route; set by the app when it freezes.
         self.target: Any = None
         #: Methods of the rules registered before this one for the same path
@@ -227,12 +172,7 @@ class RouteTable:
     def __init__(self) -> None:
         #: The werkzeug map: rule syntax, converters, URL building.
         self.map = Map(
-            converters={
-                "int": AsciiIntegerConverter,
-                "float": AsciiFloatConverter,
-                "path": DotAllPathConverter,
-                "catchall": CatchAllConverter,
-            },
+            converters=dict(CONVERTERS),
             redirect_defaults=False,
         )
         #: Every rule in registration order.
@@ -271,7 +211,7 @@ class RouteTable:
         claims = []
         for rule in rules:
             rule.bind(self.map)
-            shape = tuple(part.content for part in rule._parts)
+            shape = tuple(part.content for part in parse_rule(rule).parts)
             for method in sorted(rule.methods or ()):
                 other = self._claimed.get((shape, method))
                 if other is None or _takes_over_head(route, other, method):
@@ -295,8 +235,7 @@ class RouteTable:
         self.static = {}
         for entry in self.entries:
             node = self._root
-            # Part 0 is werkzeug's domain part; paths start at part 1.
-            for part in entry.rule._parts[1:]:
+            for part in entry.parts:
                 if part.static:
                     node = node.static.setdefault(part.content, _Node())
                     continue

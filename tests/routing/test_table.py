@@ -19,8 +19,8 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
 from microapi import Api, Route
-from microapi.routetable import Miss, RouteTable
 from microapi.routing import compile_path
+from microapi.routing.table import Miss, RouteTable
 from microapi.testing import TestClient
 
 # Methods routes declare. HEAD is implied by GET; a declared HEAD wins over it

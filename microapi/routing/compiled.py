@@ -1,7 +1,7 @@
 """Route matching compiled to Python source, as Falcon's compiled router does.
 
-:mod:`microapi.routetable` matches paths by walking a trie of werkzeug's
-rule parts (:func:`~microapi.routetable._walk`).  Walking is generic: a
+:mod:`microapi.routing.table` matches paths by walking a trie of werkzeug's
+rule parts (:func:`~microapi.routing.table._walk`).  Walking is generic: a
 Python call per node, a regex per dynamic segment, lists built on the way.
 Here the same trie becomes one function of nested ``if`` statements, its
 segment tests specialised (``seg.isdigit() and seg.isascii()`` for
@@ -15,7 +15,7 @@ converters in one segment) to the walk itself.  It converts the matched
 values in line too; where a converter rejects one (werkzeug then stops
 looking) it raises :exc:`Abort`.  Misses, rejections and redirects are
 left to the walk, which also collects what their answers need.
-``tests/test_routetable`` checks the table against werkzeug on generated
+``tests/routing/test_table.py`` checks the table against werkzeug on generated
 route sets, through this code.
 
 PERF: ``/users/42`` is matched and converted in ~0.35 µs instead of ~1.0 µs
@@ -28,12 +28,14 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.routing import BaseConverter, ValidationError
+from werkzeug.routing import ValidationError
+
+from .converters import converter_key
 
 if TYPE_CHECKING:
-    from .routetable import Entry
+    from .table import Entry
 
-__all__ = ["Abort", "compile_matcher", "compile_params", "converter_key", "entry_key"]
+__all__ = ["Abort", "compile_matcher", "compile_params", "entry_key"]
 
 #: ``match(path, method) -> (entry, params) | None``.
 Matcher = Callable[[str, str], "tuple[Entry, dict[str, Any]] | None"]
@@ -57,25 +59,9 @@ _DEFAULT = re.compile(r"\(\?P<(__werkzeug_\d+)>\[\^/\]\{1,\}\)\\Z")
 _DIGITS = re.compile(r"\(\?P<(__werkzeug_\d+)>\[0-9\]\+\)\\Z")
 
 
-def converter_key(converter: BaseConverter) -> Any:
-    """What decides the code converting a value: rules alike share it."""
-    from .routetable import AsciiIntegerConverter
-
-    if type(converter).to_python is BaseConverter.to_python:
-        return "default"  # werkzeug's default returns its input
-    if (
-        type(converter) is AsciiIntegerConverter
-        and not converter.fixed_digits
-        and converter.min is None
-        and converter.max is None
-    ):
-        return "int"  # exactly int(), its ValueError a rejection
-    return id(converter)
-
-
 def entry_key(entry: Entry) -> Any:
     """What decides *entry*'s conversion: entries alike share the code."""
-    converters = entry.rule._converters
+    converters = entry.converters
     return (
         tuple((name, converter_key(conv)) for name, conv in converters.items()),
         entry.route.spec.list_params,
@@ -105,7 +91,7 @@ class _Writer:
 
     def convert(self, indent: int, entry: Entry, values: list[str], reject: str) -> str:
         """Emit the conversion of *values* for *entry*; return the params."""
-        converters = entry.rule._converters
+        converters = entry.converters
         list_params = entry.route.spec.list_params
         items = []
         for (name, converter), value in zip(converters.items(), values, strict=True):
@@ -265,7 +251,7 @@ def compile_params(entry: Entry) -> Params:
     segments; an absent optional catch-all is ``[]``.
     """
     out = _Writer(lambda *args: None, Exception)
-    values = [f"v{index}" for index in range(len(entry.rule._converters))]
+    values = [f"v{index}" for index in range(len(entry.converters))]
     out.emit(0, "def params(values):")
     if values:
         out.emit(1, f"{', '.join(values)}, = values")
