@@ -10,7 +10,7 @@ what they are (``seg.isdigit() and seg.isascii()`` for ``int``, ``seg`` for
 the default converter); other parts keep their regex.  The matched values
 are converted in line.
 
-``find(path, method, allowed)`` returns ``(entry, params)`` or ``None``;
+``find(path, method, allowed=None)`` returns ``(entry, params)`` or ``None``;
 when *allowed* is a set it also collects the methods of the rules the path
 ends at (the 405's ``Allow``), raises :exc:`SlashRequired` where werkzeug
 redirects to the path with a trailing slash, and :exc:`Rejected` where a
@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from werkzeug.routing import ValidationError
 
@@ -49,8 +49,16 @@ __all__ = [
     "entry_key",
 ]
 
-#: ``find(path, method, allowed) -> (entry, params) | None``.
-Finder = Callable[[str, str, "set[str] | None"], "tuple[Entry, dict[str, Any]] | None"]
+
+class Finder(Protocol):
+    """``find(path, method, allowed=None) -> (entry, params) | None``."""
+
+    def __call__(
+        self, path: str, method: str, allowed: set[str] | None = None, /
+    ) -> tuple[Entry, dict[str, Any]] | None:
+        """Match *path* and *method*; see :mod:`microapi.routing.compiled`."""
+
+
 #: ``params(values) -> params | None``.
 Params = Callable[[list[str]], "dict[str, Any] | None"]
 
@@ -295,7 +303,7 @@ def compile_matcher(root: Node) -> Finder:
     See the module's docstring for what the function returns and raises.
     """
     out = _Writer()
-    out.emit(0, "def find(path, method, allowed):")
+    out.emit(0, "def find(path, method, allowed=None):")
     out.emit(1, "parts = path.split('/')")
     out.emit(1, "n = len(parts)")
     _node(out, root, 0, [], 1, 0)
