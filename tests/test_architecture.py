@@ -241,3 +241,16 @@ def test_the_private_name_checks_would_fail(source: str) -> None:
     else:
         attributes = [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)]
         assert set(attributes) & suspects
+
+
+def test_routing_builds_on_nothing_but_itself_and_types() -> None:
+    # A route table can be built and queried without the app, request or
+    # response (CONTRIBUTING.md, "Architecture").
+    graph = import_graph()
+    allowed = {name for name in graph if name.startswith("microapi.routing")} | {"microapi.types"}
+    outside = {
+        name: sorted(targets - allowed)
+        for name, targets in graph.items()
+        if name.startswith("microapi.routing") and targets - allowed
+    }
+    assert outside == {}

@@ -433,7 +433,7 @@ PINNED = [
     # Unicode digits are not digits to the int and float converters.
     ([("/u/<int:n>", {"GET"})], "GET", "/u/\u0663", Miss()),
     ([("/u/<float:n>", {"GET"})], "GET", "/u/1.\u0663", Miss()),
-    # The compiled matcher (microapi.routecode) walks in werkzeug's order:
+    # The compiled matcher (microapi.routing.compiled) walks in werkzeug's order:
     # a path that needs its slash ends the search, even with a dynamic
     # route left to try...
     ([("/a/", {"GET"}), ("/<p>", {"GET"})], "GET", "/a", Miss(redirect="/a/")),
