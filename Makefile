@@ -109,7 +109,7 @@ nginx-deps:
 ##       (Hypothesis profile "fuzz", FUZZ_EXAMPLES=2000 each by default), ~4 minutes
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -p no:cacheprovider --hypothesis-show-statistics \
-		tests/test_fuzz.py tests/test_routing.py tests/test_routetable.py tests/test_pathmatch.py \
+		tests/test_fuzz.py tests/routing/ \
 		tests/test_bodies.py tests/test_jsonutil.py tests/test_errors.py tests/test_request.py
 
 clean:

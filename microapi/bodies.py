@@ -208,14 +208,14 @@ class StrictFormDataParser(FormDataParser):
             raise BadRequest("the form body is not valid UTF-8 (raw or percent-encoded)") from None
         return stream, self.cls(pairs), self.cls()
 
-    def _parse_multipart(
+    def _strict_multipart(
         self,
         stream: IO[bytes],
-        mimetype: str,
         content_length: int | None,
         options: dict[str, str],
     ) -> tuple[IO[bytes], MultiDict[str, str], MultiDict[str, Any]]:
-        # werkzeug's, with _StrictMultiPartParser.
+        # werkzeug's FormDataParser._parse_multipart, with _StrictMultiPartParser
+        # (called here, not overridden: werkzeug's private names may change).
         parser = _StrictMultiPartParser(
             stream_factory=self.stream_factory,
             max_form_memory_size=self.max_form_memory_size,
@@ -254,7 +254,9 @@ class StrictFormDataParser(FormDataParser):
 
         self.stream_factory = tracked
         try:
-            return super().parse(stream, mimetype, content_length, options)
+            if mimetype != "multipart/form-data":
+                return stream, self.cls(), self.cls()  # as werkzeug: not a form
+            return self._strict_multipart(stream, content_length, options or {})
         except Exception as exc:
             for file in created:
                 file.close()

@@ -19,8 +19,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from .pathmatch import Matcher
 from .routing import describe
+from .routing.matchers import Matcher
 
 if TYPE_CHECKING:
     from .request import Request

@@ -84,6 +84,7 @@ from werkzeug.routing import (
 from werkzeug.routing.converters import NumberConverter
 
 from .errors import PROBLEM_CONTENT_TYPE
+from .routing.syntax import parse_rule
 from .securitydoc import operation_security
 
 if TYPE_CHECKING:
@@ -254,7 +255,7 @@ def _operation_ids(routes: list[Route]) -> dict[tuple[str, str], str]:
 def _path(rule: Rule) -> tuple[str, list[dict[str, Any]]]:
     """The OpenAPI path of a werkzeug *rule*, and its path parameters."""
     path = _PARAM.sub(r"{\1}", rule.rule)
-    converters: dict[str, BaseConverter] = rule._converters
+    converters: dict[str, BaseConverter] = parse_rule(rule).converters
     params = [
         {"name": name, "in": "path", "required": True, **_param_schema(converter)}
         for name, converter in converters.items()

@@ -19,7 +19,7 @@ from werkzeug.datastructures import EnvironHeaders, ImmutableMultiDict
 
 from .bodies import parse_query
 
-__all__ = ["HeadersAttribute", "QueryAttribute", "StateAttribute", "parse_args"]
+__all__ = ["HeadersAttribute", "QueryAttribute", "StateAttribute", "parse_args", "server_address"]
 
 _ABSENT: Any = object()
 _new = object.__new__
@@ -122,3 +122,20 @@ class QueryAttribute:
             args = state["args"] = parse_args(obj.environ)
         state["query"] = args
         return args
+
+
+def server_address(environ: dict[str, Any]) -> tuple[str, int | None] | None:
+    """The server's ``(host, port)`` from *environ*, as werkzeug's ``Request.server``.
+
+    ``None`` without ``SERVER_NAME``; the port is ``None`` when it is not a
+    number (a Unix socket).  NOTE: werkzeug's helper for this is private
+    (``werkzeug.wsgi._get_server``).
+    """
+    name = environ.get("SERVER_NAME")
+    if name is None:
+        return None
+    try:
+        port: int | None = int(environ.get("SERVER_PORT"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        port = None
+    return name, port

@@ -26,17 +26,15 @@ from werkzeug.exceptions import (
 )
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request as _WerkzeugRequest
-
-# NOTE: werkzeug's own helper, so that req.server is exactly werkzeug's.
-from werkzeug.wsgi import LimitedStream, _get_server
+from werkzeug.wsgi import LimitedStream
 
 from .bodies import StrictFormDataParser, parse_body
-from .reqattrs import HeadersAttribute, QueryAttribute, StateAttribute, parse_args
+from .reqattrs import HeadersAttribute, QueryAttribute, StateAttribute, parse_args, server_address
 
 if TYPE_CHECKING:
     from .app import Api
-    from .routetable import Miss
     from .routing import Route
+    from .routing.table import Miss
     from .sessions import Session
 
 __all__ = ["Request"]
@@ -175,7 +173,7 @@ class Request(_WerkzeugRequest):
         @_lazy
         def server(self) -> tuple[str, int | None] | None:
             """The server's ``(host, port)``, or ``None``."""
-            return _get_server(self.environ)
+            return server_address(self.environ)
 
         @_lazy
         def root_path(self) -> str:

@@ -1,21 +1,19 @@
-"""Route declarations, the two path syntaxes, and :class:`Router` groups.
+"""Route declarations: :class:`Route`, :class:`Router` groups, :class:`Scope`.
 
-A route path may use werkzeug's syntax (``/todos/<int:id>``, ``<path:rest>``)
-and Next.js's (``/todos/[id]``, catch-all ``/docs/[...slug]``, optional
-catch-all ``/docs/[[...slug]]``), mixed freely segment by segment.  Next.js
-segments become werkzeug rules here, once, at registration; catch-all values
-reach handlers as lists of segments.
+``Scope`` is the registration surface ``Api`` and ``Router`` share: it checks
+what is declared and compiles the path (:mod:`microapi.routing.syntax`) and the
+``match=`` patterns (:mod:`microapi.routing.matchers`) once, at registration.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from .pathmatch import Matcher, compile_matcher, join_paths
-from .types import Handler, Middleware
+from ..types import Handler, Middleware
+from .matchers import Matcher, compile_matcher, join_paths
+from .syntax import PathSpec, compile_path
 
 if TYPE_CHECKING:
     from marshmallow import Schema
@@ -23,11 +21,9 @@ if TYPE_CHECKING:
 __all__ = [
     "HTTP_METHODS",
     "MiddlewareSpec",
-    "PathSpec",
     "Route",
     "Router",
     "Scope",
-    "compile_path",
     "describe",
 ]
 
@@ -35,84 +31,8 @@ __all__ = [
 #: automatically but may be declared to take them over.
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-_CATCH_ALL = re.compile(r"\[\.\.\.([^\[\]/]*)\]")
-_OPTIONAL_CATCH_ALL = re.compile(r"\[\[\.\.\.([^\[\]/]*)\]\]")
-_DYNAMIC = re.compile(r"\[([^\[\]/.]*)\]")
-# werkzeug's ``<converter(arguments):name>``, for the parameter names.
-_WERKZEUG_PARAM = re.compile(r"<(?:[A-Za-z_][A-Za-z0-9_]*(?:\(.*?\))?:)?([A-Za-z_][A-Za-z0-9_]*)>")
-
 H = TypeVar("H", bound=Handler)
 M = TypeVar("M", bound=Middleware)
-
-
-@dataclass(frozen=True)
-class PathSpec:
-    """A declared path compiled to werkzeug rule strings.
-
-    :param rules: one rule, or two for an optional catch-all (without and
-        with the segments).
-    :param list_params: parameters whose value is a list of segments.
-    :param optional_params: list parameters that may be absent (``[]``).
-    """
-
-    rules: tuple[str, ...]
-    list_params: frozenset[str] = frozenset()
-    optional_params: frozenset[str] = frozenset()
-
-
-def _param_name(name: str, path: str) -> str:
-    if not name.isidentifier():
-        raise ValueError(f"route {path!r}: {name!r} is not a valid parameter name")
-    return name
-
-
-def compile_path(path: str) -> PathSpec:
-    """Compile a declared route path (either syntax) to werkzeug rules.
-
-    :raises ValueError: for a path that does not start with ``/``, brackets
-        that are not a whole ``[name]``, ``[...name]`` or ``[[...name]]``
-        segment, a catch-all that is not the last segment, or a parameter
-        name used twice.
-    """
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise ValueError(f"route {path!r}: a path must be a string starting with '/'")
-    segments = path.split("/")
-    out: list[str] = []
-    list_params: set[str] = set()
-    optional: str | None = None
-    for index, segment in enumerate(segments):
-        last = index == len(segments) - 1
-        if "[" not in segment and "]" not in segment:
-            out.append(segment)
-            continue
-        if match := _OPTIONAL_CATCH_ALL.fullmatch(segment):
-            optional = _param_name(match[1], path)
-            converted = f"<catchall:{optional}>"
-            list_params.add(optional)
-        elif match := _CATCH_ALL.fullmatch(segment):
-            converted = f"<catchall:{_param_name(match[1], path)}>"
-            list_params.add(match[1])
-        elif match := _DYNAMIC.fullmatch(segment):
-            out.append(f"<{_param_name(match[1], path)}>")
-            continue
-        else:
-            raise ValueError(
-                f"route {path!r}: segment {segment!r} is not [name], [...name] or [[...name]]"
-            )
-        if not last:
-            raise ValueError(f"route {path!r}: a catch-all must be the last segment")
-        out.append(converted)
-    rule = "/".join(out)
-    names = _WERKZEUG_PARAM.findall(rule)
-    for name in names:
-        # NOTE: werkzeug would fail later with a bare SyntaxError from the
-        # URL builder it generates ("duplicate argument").
-        if names.count(name) > 1:
-            raise ValueError(f"route {path!r}: parameter {name!r} is used twice")
-    if optional is None:
-        return PathSpec((rule,), frozenset(list_params))
-    without = "/".join(out[:-1]) or "/"
-    return PathSpec((without, rule), frozenset(list_params), frozenset({optional}))
 
 
 def _check_prefix(prefix: str) -> str:
@@ -278,7 +198,7 @@ class Scope:
         if body is not None or query is not None or response is not None or status is not None:
             # NOTE: imported here so that apps without schemas never import
             # marshmallow (about 45 ms at start-up).
-            from .validation import as_schema, check_status
+            from ..validation import as_schema, check_status
 
             body = as_schema(body, "body", where)
             query = as_schema(query, "query", where)

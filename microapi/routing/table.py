@@ -1,12 +1,13 @@
-"""The compiled route table: werkzeug rules, matched without werkzeug's overhead.
+"""The route table: werkzeug rules, looked up without werkzeug's overhead.
 
 Every route becomes werkzeug :class:`~werkzeug.routing.Rule` objects in a
-:class:`~werkzeug.routing.Map`, which parses and validates the rule syntax,
-owns the converters and builds URLs.  Matching walks a trie built from the
-same compiled rule parts with werkzeug's own algorithm (static segments
-first, then converters by weight, then catch-alls, with backtracking), so it
-answers exactly what ``Map.bind(...).match`` answers; ``tests/test_routetable``
-checks that on generated route sets.
+:class:`~werkzeug.routing.Map`, which validates the rule syntax, owns the
+converters and builds URLs.  Lookup is a dict for static paths and, for the
+rest, the matcher compiled from a trie of the rules' parts
+(:mod:`microapi.routing.compiled`, werkzeug's algorithm), so the table
+answers exactly what ``Map.bind(...).match`` answers, redirects and 405s
+included; ``tests/routing/test_table.py`` checks that on generated route
+sets.
 
 PERF: ``MapAdapter.match`` costs ~4 µs on a route with a parameter; this
 table answers static paths with one dict lookup and parametrised paths in
@@ -15,80 +16,29 @@ about a quarter of that.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, cast
 from urllib.parse import quote
 
-from werkzeug.routing import (
-    FloatConverter,
-    IntegerConverter,
-    Map,
-    PathConverter,
-    Rule,
-)
+from werkzeug.routing import Map, Rule
 
-from .routecode import Abort, compile_matcher, compile_params, entry_key
-from .routing import Route, describe
+from .compiled import (
+    Dynamic,
+    Finder,
+    Node,
+    Rejected,
+    SlashRequired,
+    compile_matcher,
+    compile_params,
+    entry_key,
+)
+from .converters import CONVERTERS
+from .declare import Route, describe
+from .syntax import parse_rule
 
 __all__ = ["NOT_FOUND", "Entry", "Miss", "RouteTable"]
-
-
-class AsciiIntegerConverter(IntegerConverter):
-    """werkzeug's ``int`` converter, for ASCII digits only."""
-
-    regex = r"[0-9]+"
-
-
-class AsciiFloatConverter(FloatConverter):
-    """werkzeug's ``float`` converter, for ASCII digits only.
-
-    URLs are built in plain decimal notation, the only one it matches
-    (werkzeug writes ``str(value)``: ``1e+20``, which then 404s).
-    """
-
-    regex = r"[0-9]+\.[0-9]+"
-
-    def to_url(self, value: Any) -> str:
-        """Write *value* as the converter matches it: ``1e20`` → ``100000000000000000000.0``.
-
-        :raises ValueError: for a value it could never match: infinite,
-            NaN, or negative (unless ``signed=True``).
-        """
-        number = float(value)
-        if not math.isfinite(number) or (number < 0 and not self.signed):
-            kind = "negative" if math.isfinite(number) else "not finite"
-            raise ValueError(f"float parameter {value!r} is {kind}: no URL matches it")
-        text = format(Decimal(repr(abs(number))), "f")
-        if "." not in text:
-            text += ".0"
-        if self.fixed_digits:
-            text = text.zfill(self.fixed_digits)
-        return f"-{text}" if number < 0 else text
-
-
-class DotAllPathConverter(PathConverter):
-    """werkzeug's ``path`` converter, newlines included.
-
-    NOTE: werkzeug's regex ``[^/].*?`` is compiled without ``DOTALL``, so
-    ``/f/a%0Ab`` would never match ``/f/<path:p>``.
-    """
-
-    regex = "[^/](?s:.*?)"
-
-
-class CatchAllConverter(PathConverter):
-    """Next.js catch-alls (``[...slug]``): one or more non-empty segments.
-
-    Unlike werkzeug's ``path``, it refuses a trailing slash and empty
-    segments, so ``/docs/a/`` gets the trailing-slash 308 to ``/docs/a`` and
-    ``/docs/a//b`` the merge-slashes 308 to ``/docs/a/b``, as in Next.js.
-    """
-
-    regex = r"[^/]+(?:/[^/]+)*"
 
 
 _MERGE_SLASHES = re.compile("/{2,}")
@@ -101,18 +51,23 @@ class Entry:
 
     ``entry.params(values)`` converts the matched strings to the route's
     parameters, or returns ``None`` when a converter rejects one; it is
-    compiled with the table (:func:`microapi.routecode.compile_params`).
+    compiled with the table (:func:`microapi.routing.compiled.compile_params`).
     """
 
-    __slots__ = ("before", "has_params", "params", "route", "rule", "target")
+    __slots__ = ("before", "converters", "has_params", "params", "parts", "route", "rule", "target")
 
     def __init__(self, route: Route, rule: Rule) -> None:
         #: The route the rule belongs to.
         self.route = route
-        #: The werkzeug rule.
+        #: The werkzeug rule, bound to the table's map (URL building).
         self.rule = rule
+        parsed = parse_rule(rule)
+        #: The rule's parts, as the matcher tests them.
+        self.parts = parsed.parts
+        #: The rule's converters by parameter name, in the rule's order.
+        self.converters = parsed.converters
         #: Whether matched values need converting (or list defaults filling).
-        self.has_params = bool(rule._converters or route.spec.list_params)
+        self.has_params = bool(self.converters or route.spec.list_params)
         #: The composed chain for the route; set by the app when it freezes.
         self.target: Any = None
         #: Methods of the rules registered before this one for the same path
@@ -140,107 +95,21 @@ class Miss:
 NOT_FOUND = Miss()
 
 
-class _Node:
-    __slots__ = ("allowed", "by_method", "dynamic", "static")
-
-    def __init__(self) -> None:
-        self.static: dict[str, _Node] = {}
-        self.dynamic: list[_Dynamic] = []
-        self.by_method: dict[str, Entry] = {}
-        self.allowed: set[str] = set()
-
-
-@dataclass
-class _Dynamic:
-    key: tuple[Any, ...]
-    weight: Any
-    match: Callable[[str], re.Match[str] | None]
-    final: bool
-    suffixed: bool
-    groups: tuple[str, ...]
-    node: _Node
-
-
-class _SlashRequired(Exception):
-    pass
-
-
-def _walk(
-    node: _Node, parts: list[str], index: int, values: list[str], method: str, allowed: set[str]
-) -> tuple[Entry, list[str]] | None:
-    # Mirrors werkzeug's StateMachineMatcher.match, step for step.
-    count = len(parts)
-    # PERF: follow purely static nodes in a loop; recurse only where a
-    # node has converters to backtrack over.
-    while index < count and not node.dynamic:
-        child = node.static.get(parts[index])
-        if child is None:
-            return None
-        node = child
-        index += 1
-    if index == count:
-        entry = node.by_method.get(method)
-        if entry is not None:
-            return entry, values
-        allowed |= node.allowed
-        slash = node.static.get("")
-        if slash is not None and method in slash.by_method:
-            raise _SlashRequired
-        return None
-    part = parts[index]
-    child = node.static.get(part)
-    if child is not None:
-        found = _walk(child, parts, index + 1, values, method, allowed)
-        if found is not None:
-            return found
-    for dynamic in node.dynamic:
-        if dynamic.final:
-            match = dynamic.match("/".join(parts[index:]))
-            rest, rest_index = parts, count
-        else:
-            match = dynamic.match(part)
-            rest, rest_index = parts, index + 1
-        if match is None:
-            continue
-        if dynamic.suffixed and match.groups()[-1] == "/":
-            rest, rest_index = [""], 0
-        matched = (
-            [*values, *match.group(*dynamic.groups)]
-            if len(dynamic.groups) > 1
-            else [*values, match.group(dynamic.groups[0])]
-        )
-        if rest_index == count:
-            # PERF: the usual last-segment parameter; a miss here falls
-            # through to the full end-of-path check in the recursion.
-            entry = dynamic.node.by_method.get(method)
-            if entry is not None:
-                return entry, matched
-        found = _walk(dynamic.node, rest, rest_index, matched, method, allowed)
-        if found is not None:
-            return found
-    return None
-
-
 class RouteTable:
     """All routes of an ``Api``: validated on :meth:`add`, matched by :meth:`match`."""
 
     def __init__(self) -> None:
         #: The werkzeug map: rule syntax, converters, URL building.
         self.map = Map(
-            converters={
-                "int": AsciiIntegerConverter,
-                "float": AsciiFloatConverter,
-                "path": DotAllPathConverter,
-                "catchall": CatchAllConverter,
-            },
+            converters=dict(CONVERTERS),
             redirect_defaults=False,
         )
         #: Every rule in registration order.
         self.entries: list[Entry] = []
         self._claimed: dict[tuple[tuple[str, ...], str], Route] = {}
         self._names: dict[str, Route] = {}
-        self._root = _Node()
-        self._compiled: Callable[[str, str], tuple[Entry, dict[str, Any]] | None] = _no_match
+        self._root = Node()
+        self._find: Finder = _no_match
         #: Static paths (slashes merged) → method → entry; what
         #: :meth:`match` answers first, and the app's dispatch inlines.
         self.static: dict[str, dict[str, Entry]] = {}
@@ -271,7 +140,7 @@ class RouteTable:
         claims = []
         for rule in rules:
             rule.bind(self.map)
-            shape = tuple(part.content for part in rule._parts)
+            shape = tuple(part.content for part in parse_rule(rule).parts)
             for method in sorted(rule.methods or ()):
                 other = self._claimed.get((shape, method))
                 if other is None or _takes_over_head(route, other, method):
@@ -291,14 +160,13 @@ class RouteTable:
     def compile(self) -> None:
         """Build the matching trie; call once after the last :meth:`add`."""
         self.map.update()
-        self._root = _Node()
+        self._root = Node()
         self.static = {}
         for entry in self.entries:
             node = self._root
-            # Part 0 is werkzeug's domain part; paths start at part 1.
-            for part in entry.rule._parts[1:]:
+            for part in entry.parts:
                 if part.static:
-                    node = node.static.setdefault(part.content, _Node())
+                    node = node.static.setdefault(part.content, Node())
                     continue
                 key = (part.content, part.final, part.suffixed, part.weight)
                 for dynamic in node.dynamic:
@@ -306,15 +174,10 @@ class RouteTable:
                         node = dynamic.node
                         break
                 else:
-                    groups = tuple(sorted(re.compile(part.content).groupindex, key=_group_order))
-                    dynamic = _Dynamic(
-                        key,
-                        part.weight,
-                        re.compile(part.content).match,
-                        part.final,
-                        part.suffixed,
-                        groups,
-                        _Node(),
+                    regex = re.compile(part.content)
+                    groups = tuple(sorted(regex.groupindex, key=_group_order))
+                    dynamic = Dynamic(
+                        key, part.weight, regex, part.final, part.suffixed, groups, Node()
                     )
                     node.dynamic.append(dynamic)
                     node = dynamic.node
@@ -337,7 +200,7 @@ class RouteTable:
             if key not in compiled:
                 compiled[key] = compile_params(entry)
             entry.params = compiled[key]
-        self._compiled = compile_matcher(self._root, _walk, _SlashRequired)
+        self._find = compile_matcher(self._root)
 
     def match(self, path: str, method: str) -> tuple[Entry, dict[str, Any]] | Miss:
         """Find the route for *path* (``req.path``) and *method*.
@@ -357,35 +220,34 @@ class RouteTable:
     def match_dynamic(self, path: str, method: str) -> tuple[Entry, dict[str, Any]] | Miss:
         """:meth:`match`, for a path known not to be a static route's."""
         try:
-            found = self._compiled(path, method)
-        except (_SlashRequired, Abort):
-            found = None  # the walk below says what to answer
-        return self._walk_match(path, method) if found is None else found
+            # PERF: no set of allowed methods for the usual hit (not even
+            # the argument: -7 ns); a miss looks again, collecting it.
+            found = self._find(path, method)
+        except (SlashRequired, Rejected):
+            found = None
+        return self._miss_for(path, method) if found is None else found
 
-    def _walk_match(self, path: str, method: str) -> tuple[Entry, dict[str, Any]] | Miss:
-        # The walk: what matches, and for a miss everything its answer needs.
+    def _miss_for(self, path: str, method: str) -> tuple[Entry, dict[str, Any]] | Miss:
         allowed: set[str] = set()
         try:
-            found = _walk(self._root, path.split("/"), 0, [], method, allowed)
-        except _SlashRequired:
+            found = self._find(path, method, allowed)
+        except SlashRequired:
             return Miss(redirect=quote(path + "/", safe=_REDIRECT_SAFE))
-        if found is None:
-            return self._miss(path, method, allowed)
-        entry, values = found
-        params = entry.params(values) if entry.has_params else {}
-        if params is None:
+        except Rejected as rejected:
             # werkzeug: a converter rejecting a value ends the search.
-            return self._strip_slash(path, method, allowed | entry.before)
-        return entry, params
+            return self._strip_slash(path, method, allowed | rejected.entry.before)
+        return self._miss(path, method, allowed) if found is None else found
 
     def _miss(self, path: str, method: str, allowed: set[str]) -> Miss:
         # PERF: most paths have no doubled slash; skip the regex for them.
         merged = _MERGE_SLASHES.sub("/", path) if "//" in path else path
         if merged != path:
             try:
-                found = _walk(self._root, merged.split("/"), 0, [], method, allowed)
-            except _SlashRequired:
+                found = self._find(merged, method, allowed)
+            except SlashRequired:
                 return Miss(redirect=quote(merged + "/", safe=_REDIRECT_SAFE))
+            except Rejected as rejected:
+                found = rejected.entry, {}  # matched; the redirect's request rejects it
             if found is not None and found[0].rule.merge_slashes is not False:
                 return Miss(redirect=quote(merged, safe=_REDIRECT_SAFE))
         # "/todos//" goes to "/todos" in one hop, like "/todos/".
@@ -397,15 +259,15 @@ class RouteTable:
             stripped = path[:-1]
             other: set[str] = set()
             try:
-                found = _walk(self._root, stripped.split("/"), 0, [], method, other)
-            except _SlashRequired:
+                found = self._find(stripped, method, other)
+            except SlashRequired:
                 # The path without the slash redirects back to it: no loop.
                 return Miss(frozenset(allowed)) if allowed else NOT_FOUND
-            if found is not None and found[0].has_params and found[0].params(found[1]) is None:
+            except Rejected as rejected:
                 # A converter rejects a value: werkzeug answers the stripped
                 # path 404, or 405 for the rules before this one; only the
                 # 405 is worth a redirect.
-                other |= found[0].before
+                other |= rejected.entry.before
                 found = None
             if found is not None or other:
                 return Miss(redirect=quote(stripped, safe=_REDIRECT_SAFE))
@@ -416,7 +278,7 @@ class RouteTable:
         return self._names.get(name)
 
 
-def _no_match(path: str, method: str) -> None:
+def _no_match(path: str, method: str, allowed: set[str] | None = None) -> None:
     return None
 
 
@@ -434,7 +296,7 @@ def _group_order(name: str) -> int:
     return int(name[len("__werkzeug_") :])
 
 
-def _sort_dynamic(node: _Node) -> None:
+def _sort_dynamic(node: Node) -> None:
     node.dynamic.sort(key=lambda dynamic: dynamic.weight)
     for child in node.static.values():
         _sort_dynamic(child)

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from microapi import Api, Request, Res, Router
-from microapi.matchscope import can_match, literal_prefix
-from microapi.pathmatch import compile_matcher
+from microapi.routing.matchers import compile_matcher
+from microapi.routing.scope import can_match, literal_prefix
 from microapi.testing import TestClient
 
 

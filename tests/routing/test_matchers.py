@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from microapi import Api, Router
-from microapi.pathmatch import Matcher, compile_matcher, join_paths
+from microapi.routing.matchers import Matcher, compile_matcher, join_paths
 from microapi.testing import TestClient
 
 

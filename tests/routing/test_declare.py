@@ -161,7 +161,7 @@ def test_werkzeug_errors_name_the_route_and_handler(api: Api, path: str, message
     with pytest.raises(ValueError, match=message) as info:
         api.add_route(path, echo)
     assert f"route {path!r}" in str(info.value)
-    assert "tests.test_routing:echo" in str(info.value)
+    assert "tests.routing.test_declare:echo" in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
 from microapi import Api, Route
-from microapi.routetable import Miss, RouteTable
 from microapi.routing import compile_path
+from microapi.routing.table import Miss, RouteTable
 from microapi.testing import TestClient
 
 # Methods routes declare. HEAD is implied by GET; a declared HEAD wins over it
@@ -433,7 +433,7 @@ PINNED = [
     # Unicode digits are not digits to the int and float converters.
     ([("/u/<int:n>", {"GET"})], "GET", "/u/\u0663", Miss()),
     ([("/u/<float:n>", {"GET"})], "GET", "/u/1.\u0663", Miss()),
-    # The compiled matcher (microapi.routecode) walks in werkzeug's order:
+    # The compiled matcher (microapi.routing.compiled) walks in werkzeug's order:
     # a path that needs its slash ends the search, even with a dynamic
     # route left to try...
     ([("/a/", {"GET"}), ("/<p>", {"GET"})], "GET", "/a", Miss(redirect="/a/")),
