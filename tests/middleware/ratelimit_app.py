@@ -32,7 +32,8 @@ from microapi.types import Next
 def _store() -> Store:
     kind = os.environ.get("RL_STORE", "memory")
     if kind == "sqlite":
-        return SQLiteStore(os.environ["RL_SQLITE_PATH"])
+        timeout = float(os.environ.get("RL_SQLITE_TIMEOUT", "1.0"))
+        return SQLiteStore(os.environ["RL_SQLITE_PATH"], timeout=timeout)
     if kind == "redis":
         return RedisStore(os.environ["RL_REDIS_URL"])
     return MemoryStore()
