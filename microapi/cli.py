@@ -63,6 +63,7 @@ def _resolve(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # NOTE: lazy: only `microapi run` uses werkzeug's development server.
     from werkzeug.serving import is_running_from_reloader, run_simple
 
     try:

@@ -150,7 +150,7 @@ def get_pool() -> urllib3.PoolManager:
     if pool is not None:
         return pool
     try:
-        import urllib3
+        import urllib3  # NOTE: optional (the proxy extra), hence imported when first used
     except ImportError:
         raise ImportError(
             f"microapi.proxy needs urllib3 2.3 or later: {install_hint('proxy')}"
@@ -266,7 +266,7 @@ def forward(
     if length is not None:
         out["content-length"] = ("Content-Length", str(length))
 
-    import urllib3
+    import urllib3  # NOTE: optional; present by now (_pool checked it)
 
     if not isinstance(timeout, urllib3.Timeout):
         timeout = urllib3.Timeout(connect=timeout, read=timeout)
@@ -398,7 +398,7 @@ def _read_client(stream: IO[bytes]) -> Iterator[bytes]:
 
 
 def _is_timeout(exc: BaseException) -> bool:
-    import urllib3.exceptions as errors
+    import urllib3.exceptions as errors  # NOTE: optional; present once a request was sent
 
     if isinstance(exc, errors.NewConnectionError):
         return False  # urllib3 2 derives it from ConnectTimeoutError
@@ -460,7 +460,7 @@ class _UpstreamBody:
         self._done = False
 
     def __iter__(self) -> Iterator[bytes]:
-        import urllib3
+        import urllib3  # NOTE: optional; present once a request was sent
 
         response = self._response
         sent = 0

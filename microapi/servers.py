@@ -110,6 +110,7 @@ def serve(server: str, spec: str, app: WSGIApp, options: ServeOptions) -> int:
 
 
 def _serve_gunicorn(app: WSGIApp, options: ServeOptions) -> int:
+    # NOTE: lazy: only the gunicorn path needs gunicorn (and --server granian never loads it).
     from gunicorn.app.base import Application  # type: ignore[import-untyped]
 
     ours: dict[str, Any] = {
@@ -185,7 +186,7 @@ def _serve_gunicorn(app: WSGIApp, options: ServeOptions) -> int:
 
 def _serve_granian(spec: str, options: ServeOptions) -> int:
     try:
-        from granian.cli import cli
+        from granian.cli import cli  # NOTE: optional (the granian extra)
     except ImportError:
         raise ServerUnavailable(_missing("granian")) from None
     if len(options.binds) != 1:
@@ -241,7 +242,7 @@ def granian_app() -> WSGIApp:
     ``MICROAPI_SERVE_APP`` and wraps it in :class:`AccessLog` unless the access
     log is off.
     """
-    from .appload import load_app
+    from .appload import load_app  # NOTE: lazy: appload imports app; only granian's workers need it
 
     app = load_app(os.environ[APP_ENV])
     if os.environ.get(ACCESS_LOG_ENV):
