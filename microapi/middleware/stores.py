@@ -158,8 +158,9 @@ class SQLiteStore(Store):
     """Counters in a SQLite file: shared by every process on one host.
 
     The recommended store for one machine: no server, exact across gunicorn
-    workers (one atomic ``INSERT ... ON CONFLICT ... RETURNING``; SQLite
-    3.35 or later).  The file uses WAL; it and its table are created at
+    workers (one write transaction per hit: the clock is read once it holds
+    the file's lock, then one ``INSERT ... ON CONFLICT ... RETURNING``;
+    SQLite 3.35 or later).  The file uses WAL; it and its table are created at
     first use, in a directory that must exist already: a missing one is a
     typo or an undeployed volume, refused when the store is built rather
     than created somewhere unexpected.  Each process opens its own connection lazily (so the
@@ -252,18 +253,28 @@ class SQLiteStore(Store):
             connection = self._connection
             if connection is None or self._pid != os.getpid():
                 connection = self._connect()
+            # NOTE: the clock is read once this process holds the file's
+            # write lock, so the writers' timestamps rise in the order they
+            # write.  Read before a wait for the lock, a stale "now" looks
+            # like a clock gone back to the window another worker started
+            # meanwhile, and restarts it: more hits admitted than the limit.
+            connection.execute("BEGIN IMMEDIATE")
             now_s = self._clock()
             now = int(now_s * 1000)
             rows = connection.execute(
                 _HIT, {"key": key, "now": now, "period": max(1, round(period * 1000))}
-            ).fetchall()  # fetching every row ends the statement: it commits
+            ).fetchall()
+            connection.execute("COMMIT")
             if now_s >= self._cleanup_at:
                 self._cleanup(connection, now_s, now)
-        except (sqlite3.Error, OSError) as exc:
-            # A new connection next time: a file that was missing, replaced
-            # or unreadable may be fine by then.
+        except BaseException as exc:
+            # A new connection next time (closing rolls back an open
+            # transaction): a file that was missing, replaced or unreadable
+            # may be fine by then.
             self._close_connection()
-            raise StoreUnavailable(f"{self!r}: {exc}") from exc
+            if isinstance(exc, (sqlite3.Error, OSError)):
+                raise StoreUnavailable(f"{self!r}: {exc}") from exc
+            raise
         finally:
             lock.release()
         count, reset_at = rows[0]

@@ -182,6 +182,47 @@ def test_sqlite_restarts_a_window_when_the_clock_goes_back(tmp_path: Path) -> No
     assert store.hit("a", 60) == (1, 60)
 
 
+def test_sqlite_reads_the_clock_only_once_it_holds_the_write_lock(tmp_path: Path) -> None:
+    # Regression: the clock read before a wait for another worker's lock is
+    # stale by the wait; the window that worker started meanwhile then looks
+    # "ahead of the clock" and restarted (104 of 100 admitted through gunicorn).
+    path = tmp_path / "limits.db"
+    released = threading.Event()
+    seen: list[bool] = []
+
+    def clock() -> float:
+        seen.append(released.is_set())
+        return 1_000_000.0
+
+    store = SQLiteStore(path, timeout=10, clock=clock)
+    store.hit("warm", 60)  # creates the file, in WAL mode
+    seen.clear()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process's write, in progress
+    waiting = threading.Thread(target=store.hit, args=("a", 60))
+    waiting.start()
+    time.sleep(0.2)  # the hit is waiting for the lock, not yet counted
+    released.set()
+    writer.execute("COMMIT")
+    writer.close()
+    waiting.join(10)
+    assert seen == [True]
+    assert store.hit("a", 60)[0] == 2
+
+
+def test_sqlite_a_failed_hit_leaves_no_transaction_open(tmp_path: Path) -> None:
+    path = tmp_path / "limits.db"
+    store = SQLiteStore(path, timeout=0.05)
+    store.hit("a", 60)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    with pytest.raises(StoreUnavailable, match="locked"):
+        store.hit("a", 60)
+    writer.execute("COMMIT")
+    writer.close()
+    assert store.hit("a", 60)[0] == 2  # the refused hit was not counted
+
+
 def test_sqlite_keys_are_data(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "limits.db")
     keys = ["a\x00b", "a\x00c", "é", "'; DROP TABLE microapi_ratelimit; --", "x" * 100_000]
