@@ -1,9 +1,9 @@
 """Server mode: every framework under the same real server, loaded over HTTP on 127.0.0.1.
 
 Both servers ``microapi serve`` offers are measured in one run: gunicorn
-(``--worker-class gthread --threads 2``, ``microapi serve``'s default) and
-granian (``--interface wsgi --blocking-threads 2``, ``microapi serve
---server granian``), each with 1 and with 2 workers by default (``--server``,
+(``--worker-class gthread``) and granian (``--interface wsgi``), each at
+``microapi serve``'s threads per worker for that server
+(:data:`microapi.servers.DEFAULT_THREADS`), each with 1 and with 2 workers by default (``--server``,
 ``--workers``).  For each scenario and each of those settings, one server per
 framework (each bound to its own free port on 127.0.0.1) serves
 ``benchmarks.apps.<framework>_app.make(scenario)`` through
@@ -55,6 +55,7 @@ from benchmarks.data import DATABASE_ENV, create_database
 from benchmarks.inprocess import _names
 from benchmarks.meta import environment, header_line, write_json
 from benchmarks.scenarios import SCENARIOS, Scenario
+from microapi.servers import DEFAULT_THREADS
 
 HOST = "127.0.0.1"
 #: The servers measured, in the order run: ``microapi serve``'s two.
@@ -66,7 +67,6 @@ SERVERS = ("gunicorn", "granian")
 #: 64 connections alike); one worker with two threads varied by about 15 %.
 #: Compare two-worker figures across frameworks of one run only.
 DEFAULT_WORKERS = (1, 2)
-THREADS = 2
 #: NOTE: 5 trials of 1 s rather than 3 of 2 s (a full run takes about 6
 #: minutes either way): in five runs of each, hello's microapi ÷ Falcon
 #: (median trial) spread 1.02-1.11 with 5 trials of 1 s but 0.85-1.10 with 3
@@ -336,7 +336,7 @@ def gunicorn_options(workers: int) -> list[str]:
         "--worker-class",
         "gthread",
         "--threads",
-        str(THREADS),
+        str(DEFAULT_THREADS["gunicorn"]),
         "--bind",
         f"{HOST}:0",
         "--graceful-timeout",
@@ -352,7 +352,7 @@ def granian_options(workers: int, port: int | str) -> list[str]:
         "--workers",
         str(workers),
         "--blocking-threads",
-        str(THREADS),
+        str(DEFAULT_THREADS["granian"]),
         "--host",
         HOST,
         "--port",
@@ -750,7 +750,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--workers",
         default=",".join(map(str, DEFAULT_WORKERS)),
         metavar="N[,N...]",
-        help="worker counts to measure, 2 threads each (default "
+        help="worker counts to measure, at microapi serve's threads per worker (default "
         f"{','.join(map(str, DEFAULT_WORKERS))})",
     )
     parser.add_argument("--server", action="append", metavar="NAME[,NAME...]")
@@ -852,7 +852,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_settings = {
             "servers": servers,
             "workers": args.workers,
-            "threads": THREADS,
+            "threads": dict(DEFAULT_THREADS),
             "loader": loader,
             "connections": args.connections,
             "seconds": args.seconds,

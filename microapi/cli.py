@@ -121,7 +121,7 @@ def _serve(args: argparse.Namespace) -> int:
     options = ServeOptions(
         binds=tuple(args.bind or ["127.0.0.1:8000"]),
         workers=args.workers or _default_workers(),
-        threads=args.threads or 2,
+        threads=args.threads,
         timeout=args.timeout or 30,
         log_level=args.log_level or "info",
         access_log=not args.no_access_log,
@@ -346,7 +346,7 @@ def _parser() -> argparse.ArgumentParser:
         "--threads",
         type=_positive,
         metavar="T",
-        help="threads per worker that run the app (default: 2)",
+        help="threads per worker that run the app (default: 8 on gunicorn, 4 on granian)",
     )
     serve.add_argument(
         "--timeout",

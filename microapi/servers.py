@@ -19,8 +19,9 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import IO, Any
 
 from .extras import install_hint
@@ -28,6 +29,7 @@ from .types import WSGIApp
 
 __all__ = [
     "ACCESS_LOG_FORMAT",
+    "DEFAULT_THREADS",
     "SERVERS",
     "AccessLog",
     "ServeOptions",
@@ -38,6 +40,14 @@ __all__ = [
 
 #: The servers ``microapi serve --server`` knows, the default first.
 SERVERS = ("gunicorn", "granian")
+
+#: Threads per worker when ``--threads`` is not given, per server: the fewest
+#: with which 20 slow connections do not starve well-behaved clients at
+#: ``microapi serve``'s default workers (``python -m benchmarks.slowclients``;
+#: figures in docs/deployment.md).  A gunicorn thread holds its connection
+#: while the client is slow, so gunicorn needs more of them; granian's threads
+#: only run the app, and each one more costs throughput.
+DEFAULT_THREADS: Mapping[str, int] = MappingProxyType({"gunicorn": 8, "granian": 4})
 
 #: gunicorn's access log format for ``microapi serve``: the combined log
 #: format, the duration in milliseconds, and the response's ``X-Request-ID``
@@ -69,7 +79,8 @@ class ServeOptions:
         them; granian listens on one address, so it takes exactly one.
     :param workers: worker processes.
     :param threads: threads per worker that run the app (gunicorn's
-        ``--threads``, granian's ``--blocking-threads``).
+        ``--threads``, granian's ``--blocking-threads``); ``None``: the
+        server's :data:`DEFAULT_THREADS`.
     :param timeout: seconds.  Both servers give a worker this long to
         finish its requests after a graceful stop (SIGTERM) before killing
         it.  gunicorn also restarts a worker whose main loop is silent this
@@ -83,7 +94,7 @@ class ServeOptions:
 
     binds: Sequence[str] = ("127.0.0.1:8000",)
     workers: int = 1
-    threads: int = 2
+    threads: int | None = None
     timeout: int = 30
     log_level: str = "info"
     access_log: bool = True
@@ -92,6 +103,10 @@ class ServeOptions:
     #: Options the user gave explicitly (the others are microapi's
     #: defaults, which a gunicorn config file may override).
     explicit: frozenset[str] = frozenset()
+
+    def threads_on(self, server: str) -> int:
+        """The threads per worker on *server*: :attr:`threads`, else its default."""
+        return DEFAULT_THREADS[server] if self.threads is None else self.threads
 
 
 def serve(server: str, spec: str, app: WSGIApp, options: ServeOptions) -> int:
@@ -119,7 +134,7 @@ def _serve_gunicorn(app: WSGIApp, options: ServeOptions) -> int:
         # NOTE: gthread rather than sync: a sync worker serves one connection
         # at a time, so one slow client stalls it; see docs/deployment.md.
         "worker_class": "gthread",
-        "threads": options.threads,
+        "threads": options.threads_on("gunicorn"),
         "timeout": options.timeout,
         "graceful_timeout": options.timeout,
         "loglevel": options.log_level,
@@ -208,7 +223,7 @@ def _serve_granian(spec: str, options: ServeOptions) -> int:
         "--workers",
         str(options.workers),
         "--blocking-threads",
-        str(options.threads),
+        str(options.threads_on("granian")),
         "--workers-kill-timeout",
         str(options.timeout),
         # NOTE: as gunicorn's master does, replace a worker that dies.

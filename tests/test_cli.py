@@ -854,7 +854,7 @@ def test_serve_defaults(
     assert isinstance(call["app"], Api)
     assert cfg.worker_class_str == "gthread"
     assert cfg.workers == 7  # 2 x 3 cores + 1
-    assert (cfg.threads, cfg.timeout, cfg.bind) == (2, 30, ["127.0.0.1:8000"])
+    assert (cfg.threads, cfg.timeout, cfg.bind) == (8, 30, ["127.0.0.1:8000"])
     assert (cfg.accesslog, cfg.access_log_format) == ("-", ACCESS_LOG_FORMAT)
     assert "%({x-request-id}o)s" in ACCESS_LOG_FORMAT
     assert cfg.preload_app is True
@@ -867,11 +867,11 @@ def test_serve_options(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     write(project, "wsgi.py", FACTORIES)
-    args = ["--workers", "3", "--threads", "8", "--timeout", "90"]
+    args = ["--workers", "3", "--threads", "5", "--timeout", "90"]
     binds = ["--bind", "127.0.0.1:9001", "--bind", "unix:/tmp/microapi.sock"]
     assert run_main(capsys, "serve", "wsgi:legacy", *args, *binds).returncode == 0
     cfg = fake_gunicorn.calls[0]["cfg"]
-    assert (cfg.workers, cfg.threads, cfg.timeout) == (3, 8, 90)
+    assert (cfg.workers, cfg.threads, cfg.timeout) == (3, 5, 90)
     assert cfg.bind == ["127.0.0.1:9001", "unix:/tmp/microapi.sock"]
     monkeypatch.setenv("WEB_CONCURRENCY", "5")
     assert run_main(capsys, "serve", "wsgi").returncode == 0

@@ -20,7 +20,7 @@ import pytest
 
 from microapi import Api
 from microapi.cli import main
-from microapi.servers import ACCESS_LOG_ENV, APP_ENV, AccessLog, granian_app
+from microapi.servers import ACCESS_LOG_ENV, APP_ENV, DEFAULT_THREADS, AccessLog, granian_app
 from microapi.testing import TestClient
 from tests.helpers import serving
 
@@ -174,7 +174,9 @@ def test_options_after_the_separator_reach_the_server(app_dir: Path, server_name
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Path:
     (tmp_path / "wsgi.py").write_text(
         textwrap.dedent(
             """
@@ -187,6 +189,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "wsgi", raising=False)
+    # NOTE: this test's wsgi.py must not stay imported for the next test's.
+    request.addfinalizer(lambda: sys.modules.pop("wsgi", None))
     monkeypatch.delenv(APP_ENV, raising=False)
     monkeypatch.delenv(ACCESS_LOG_ENV, raising=False)
     return tmp_path
@@ -276,6 +280,19 @@ def test_granian_gets_the_same_options(
     assert argv[-3:-1] == ["--backpressure", "16"]
     assert os.environ[APP_ENV] == "wsgi:api"
     assert os.environ[ACCESS_LOG_ENV] == "1"
+
+
+def test_each_server_has_its_own_default_threads(
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    granian_argv: list[list[str]],
+    gunicorn_config: list[Any],
+) -> None:
+    assert run(capsys, "serve", "wsgi:api", "--server", "granian")[0] == 0
+    [argv] = granian_argv
+    assert argv[argv.index("--blocking-threads") + 1] == str(DEFAULT_THREADS["granian"]) == "4"
+    assert run(capsys, "serve", "wsgi:api")[0] == 0
+    assert gunicorn_config[0].threads == DEFAULT_THREADS["gunicorn"] == 8
 
 
 @pytest.mark.parametrize(
@@ -541,12 +558,12 @@ def test_a_body_shorter_than_its_length_is_400(raw_server: Any) -> None:
     assert b"application/problem+json" in received.lower()
 
 
+# NOTE: gunicorn only: granian ends the body at the break (the test below).
+@pytest.mark.parametrize("raw_server", ["gunicorn"], indirect=True)
 @pytest.mark.parametrize("name", list(BAD_CHUNKS))
 def test_a_malformed_chunked_body_is_400_on_gunicorn(raw_server: Any, name: str) -> None:
     # gunicorn raises its own ParseException subclasses (InvalidChunkSize,
     # ChunkMissingTerminator...) from wsgi.input, which are not OSError.
-    if raw_server.server == "granian":
-        pytest.skip("granian ends the body at the break: see the test below")
     received = exchange(raw_server.address, BAD_CHUNKS[name])
     assert statuses(received) == [400], received
     assert b"application/problem+json" in received.lower()
