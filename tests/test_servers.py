@@ -174,9 +174,7 @@ def test_options_after_the_separator_reach_the_server(app_dir: Path, server_name
 
 
 @pytest.fixture
-def project(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> Path:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "wsgi.py").write_text(
         textwrap.dedent(
             """
@@ -189,11 +187,11 @@ def project(
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "wsgi", raising=False)
-    # NOTE: this test's wsgi.py must not stay imported for the next test's.
-    request.addfinalizer(lambda: sys.modules.pop("wsgi", None))
     monkeypatch.delenv(APP_ENV, raising=False)
     monkeypatch.delenv(ACCESS_LOG_ENV, raising=False)
-    return tmp_path
+    yield tmp_path
+    # NOTE: this test's wsgi.py must not stay imported for the next test's.
+    sys.modules.pop("wsgi", None)
 
 
 @pytest.fixture
