@@ -25,8 +25,8 @@ def test_the_distribution_name_is_setup_cfgs() -> None:
 def test_every_extra_named_exists_in_setup_cfg() -> None:
     declared = set(setup_cfg()["options.extras_require"])
     assert set(EXTRAS.values()) <= declared
-    # Every extra a user may need is named (bench and dev are the project's own).
-    assert declared - set(EXTRAS.values()) == {"bench", "dev"}
+    # Every extra a user may need is named (bench, site and dev are the project's own).
+    assert declared - set(EXTRAS.values()) == {"bench", "dev", "site"}
 
 
 def test_install_hint() -> None:
