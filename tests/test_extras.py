@@ -60,7 +60,12 @@ def test_require_does_not_import_the_module(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.parametrize(
-    "path", ["README.md", "docs/deployment.md", "docs/security.md", "docs/limits.md"]
+    "path",
+    [
+        "README.md",
+        "CONTRIBUTING.md",
+        *sorted(str(page.relative_to(ROOT)) for page in (ROOT / "docs").rglob("*.md")),
+    ],
 )
 def test_the_docs_install_this_project_not_the_other_microapi(path: str) -> None:
     # "microapi" on the package index is an unrelated project.
