@@ -15,7 +15,7 @@ PORT ?= 8000
 APP ?= examples.todos.wsgi:api
 
 .PHONY: run test lint typecheck pytest bench bench-deps clean browser-deps soak fuzz multihost \
-	nginx-deps dist swagger-ui
+	nginx-deps dist swagger-ui docs
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,14 @@ dist: $(STAMP)
 	$(BIN)/python -m build --outdir dist .
 	$(BIN)/twine check --strict dist/*
 
-## test: lint, format check, type check, and the test suite with coverage
-test: browser-deps lint typecheck pytest
+## test: lint, format check, type check, the documentation site's strict build, and the
+##       test suite with coverage (which runs every Python block of the docs and README)
+test: browser-deps lint typecheck docs pytest
+
+## docs: build the documentation site (mkdocs.yml, docs/) into site/, strict: a broken
+##       link, anchor or reference, or any warning, fails; the site extra, in dev
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 ## swagger-ui: vendor Swagger UI $(SWAGGER_UI_VERSION) from npm's swagger-ui-dist into microapi/swagger_ui/
 SWAGGER_UI_VERSION ?= 5.36.0
@@ -97,7 +103,7 @@ soak: $(STAMP)
 ## multihost: two app hosts (127.0.0.2, 127.0.0.3) behind nginx (deploy/nginx.conf),
 ##            sharing Redis and PostgreSQL: exact limits, cross-host sessions and tokens,
 ##            rolling key rotation, a host and Redis killed under load; prints the figures
-##            of docs/deployment.md "Many hosts", ~1 minute
+##            of docs/many-hosts.md, ~1 minute
 multihost: $(STAMP) nginx-deps
 	$(BIN)/pytest -p no:cacheprovider -m multihost -v -s tests/multihost
 
@@ -113,4 +119,4 @@ fuzz: $(STAMP)
 		tests/test_bodies.py tests/test_jsonutil.py tests/test_errors.py tests/test_request.py
 
 clean:
-	rm -rf $(VENV) $(RUN_VENV) dist build .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov
+	rm -rf $(VENV) $(RUN_VENV) dist build site .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov

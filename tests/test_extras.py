@@ -25,8 +25,8 @@ def test_the_distribution_name_is_setup_cfgs() -> None:
 def test_every_extra_named_exists_in_setup_cfg() -> None:
     declared = set(setup_cfg()["options.extras_require"])
     assert set(EXTRAS.values()) <= declared
-    # Every extra a user may need is named (bench and dev are the project's own).
-    assert declared - set(EXTRAS.values()) == {"bench", "dev"}
+    # Every extra a user may need is named (bench, site and dev are the project's own).
+    assert declared - set(EXTRAS.values()) == {"bench", "dev", "site"}
 
 
 def test_install_hint() -> None:
@@ -60,7 +60,12 @@ def test_require_does_not_import_the_module(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.parametrize(
-    "path", ["README.md", "docs/deployment.md", "docs/security.md", "docs/limits.md"]
+    "path",
+    [
+        "README.md",
+        "CONTRIBUTING.md",
+        *sorted(str(page.relative_to(ROOT)) for page in (ROOT / "docs").rglob("*.md")),
+    ],
 )
 def test_the_docs_install_this_project_not_the_other_microapi(path: str) -> None:
     # "microapi" on the package index is an unrelated project.

@@ -16,7 +16,7 @@ from tests.helpers import ROOT
 from .conftest import HOST_ENV
 from .topology import NGINX_CONF
 
-DOCS = ROOT / "docs" / "deployment.md"
+DOCS = ROOT / "docs" / "many-hosts.md"
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
 
 

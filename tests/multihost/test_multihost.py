@@ -1,7 +1,7 @@
 """Two app hosts behind nginx, sharing Redis and PostgreSQL, end to end.
 
 ``make multihost`` runs these (``pytest -m multihost -s``); each test
-prints its figures, the ones ``docs/deployment.md`` ("Many hosts") quotes.
+prints its figures, the ones ``docs/many-hosts.md`` quotes.
 Every request goes through nginx unless a test says otherwise, from a
 loopback address of the test's own (127.0.0.10, ...), so that nginx and
 ``proxy_fix`` see each client as itself.

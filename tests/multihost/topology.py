@@ -1,6 +1,6 @@
 """Several app hosts behind nginx, sharing Redis and PostgreSQL, on loopback.
 
-The deployment of ``docs/deployment.md`` ("Many hosts"), on one machine:
+The deployment of ``docs/many-hosts.md``, on one machine:
 each app host is its own server (master and workers) on its own loopback
 address (127.0.0.2, 127.0.0.3, ...) serving ``deploy.app:api``; nginx runs
 ``deploy/nginx.conf`` unchanged (its ``${...}`` filled in) on 127.0.0.1;
