@@ -23,7 +23,11 @@ A route file exports either
 HEAD (for GET) and OPTIONS are answered automatically.  An optional
 ``config = {...}`` holds route options for every route of the file, Next.js's
 ``export const config``: ``name``, ``body``, ``query``, ``response``,
-``body_limit`` and ``body_parser`` (see :meth:`~microapi.routing.Scope.add_route`).
+``body_limit``, ``body_parser``, ``status`` and ``responses`` (see
+:meth:`~microapi.routing.Scope.add_route`).  Options for one method function
+only go under its name and win over the file's::
+
+    config = {"body_limit": 16 * 1024, "PATCH": {"body": TodoPatch}}
 
 A folder's ``_middleware.py`` exports ``middleware``: one ``(req, res, next)``
 function or a list of them, run for every route in the folder and below,
@@ -88,7 +92,7 @@ HANDLER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 METHOD_EXPORTS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 #: Keys a module's ``config`` may hold: the route options of ``add_route``.
 CONFIG_KEYS = frozenset(
-    {"name", "body", "query", "response", "body_limit", "body_parser", "status"}
+    {"name", "body", "query", "response", "body_limit", "body_parser", "status", "responses"}
 )
 
 _MIDDLEWARE_FILE = "_middleware.py"
@@ -101,8 +105,9 @@ _DYNAMIC = re.compile(
 # the shapes of two routes.
 _PLACEHOLDER = re.compile(r"<(?:(\w+)(?:\(.*?\))?:)?\w+>")
 
-# One route of a file: the methods (as the module gave them) and the handler.
-_Route = tuple[Any, Handler]
+# One route of a file: the methods (as the module gave them), the handler, and
+# the route options of its method's own config (``config["PATCH"]``).
+_Route = tuple[Any, Handler, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class _Page:
     path: str
     #: Rule shapes with parameter names erased, for finding conflicts.
     shapes: tuple[str, ...]
-    #: ``(methods, handler)`` pairs, one route each.
+    #: ``(methods, handler, own options)``, one route each.
     routes: list[_Route] = field(default_factory=list)
     #: Route options from the module's ``config``, name included.
     options: dict[str, Any] = field(default_factory=dict)
@@ -196,6 +201,26 @@ def discover(
         _register(api, page, middleware)
 
 
+def _method_config(own: Any, method: str, file: Path) -> dict[str, Any]:
+    if not isinstance(own, Mapping):
+        raise TypeError(f"{file}: config[{method!r}] must be a dict of route options")
+    # NOTE: the name is the file's: every route of a file shares it.
+    _check_config_keys(own, CONFIG_KEYS - {"name"}, file, f"config[{method!r}]")
+    return dict(own)
+
+
+def _check_config_keys(
+    config: Mapping[str, Any], allowed: frozenset[str], file: Path, where: str = "config"
+) -> None:
+    unknown = sorted(str(key) for key in config if key not in allowed)
+    if unknown:
+        raise ValueError(
+            f"{file}: unknown {where} keys {unknown}; route options are "
+            f"{sorted(allowed)} (body_parser=False is Next.js's api.bodyParser), and "
+            f"config may hold a method's own options under its name (config['PATCH'])"
+        )
+
+
 def _register(
     api: Scope, page: _Page, middleware: Mapping[tuple[str, ...], list[Middleware]]
 ) -> None:
@@ -208,8 +233,8 @@ def _register(
         for func in middleware.get(folder_parts[:depth], ()):
             router.add_middleware(func)
     try:
-        for methods, handler in page.routes:
-            router.add_route(page.path, handler, methods, **page.options)
+        for methods, handler, own in page.routes:
+            router.add_route(page.path, handler, methods, **(page.options | own))
         api.include(router)
     except ValueError as exc:
         raise ValueError(f"{page.source.file}: {exc}") from exc
@@ -463,14 +488,16 @@ def _exports(module: ModuleType, found: _Source) -> tuple[list[_Route], dict[str
             "starting with '_')"
         )
     if handler is not None:
-        routes: list[_Route] = [(list(HANDLER_METHODS) if methods is None else methods, handler)]
+        routes: list[_Route] = [
+            (list(HANDLER_METHODS) if methods is None else methods, handler, {})
+        ]
     elif methods is not None:
         raise ValueError(
             f"{file}: methods applies to handler; the functions {', '.join(exported)} "
             "already name their methods"
         )
     else:
-        routes = [([method], getattr(module, method)) for method in exported]
+        routes = [([method], getattr(module, method), {}) for method in exported]
 
     config = getattr(module, "config", None)
     if config is None:
@@ -479,13 +506,18 @@ def _exports(module: ModuleType, found: _Source) -> tuple[list[_Route], dict[str
         raise TypeError(
             f"{file}: config must be a dict of route options, not {type(config).__name__}"
         )
-    unknown = sorted(str(key) for key in config if key not in CONFIG_KEYS)
-    if unknown:
+    options = {key: value for key, value in config.items() if key not in METHOD_EXPORTS}
+    _check_config_keys(options, CONFIG_KEYS, file)
+    if exported:  # method functions: one route each, in the order of exported
+        for method, (_, _, own) in zip(exported, routes, strict=True):
+            if method in config:
+                own.update(_method_config(config[method], method, file))
+    stray = sorted(set(config) & set(METHOD_EXPORTS) - set(exported))
+    if stray:
         raise ValueError(
-            f"{file}: unknown config keys {unknown}; route options are "
-            f"{sorted(CONFIG_KEYS)} (body_parser=False is Next.js's api.bodyParser)"
+            f"{file}: config[{stray[0]!r}] holds options for the {stray[0]} function, which "
+            f"the file does not define (per-method options need method functions)"
         )
-    options = dict(config)
     name = options.setdefault("name", ".".join(found.parts))
     if not isinstance(name, str) or not name:
         raise TypeError(f"{file}: config['name'] must be a non-empty string, not {name!r}")

@@ -65,7 +65,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
@@ -85,7 +85,7 @@ from werkzeug.routing.converters import NumberConverter
 
 from .errors import PROBLEM_CONTENT_TYPE
 from .routing.syntax import parse_rule
-from .securitydoc import operation_security
+from .securitydoc import operation_responses, operation_security
 
 if TYPE_CHECKING:
     from werkzeug.routing import Rule
@@ -202,12 +202,13 @@ def build_spec(api: Api, *, openapi_version: str = OPENAPI_VERSION) -> dict[str,
             # werkzeug tries the first registered first, so it describes it.
             if method.lower() in operations:
                 continue
-            operation = _operation(route, method, bool(path_params))
+            middleware = [spec.func for spec in api.middleware_for(route)]
+            answered = operation_responses(middleware, method)
+            operation = _operation(route, method, bool(path_params), answered)
             operation["operationId"] = operation_ids[route.name, method]
             if len(route.spec.rules) > 1 and not path_params:
                 # The optional catch-all without its segments: same name.
                 operation["operationId"] += "_root"
-            middleware = [spec.func for spec in api.middleware_for(route)]
             security = operation_security(api, middleware, method, schemes)
             if security is not None:
                 operation["security"] = security
@@ -290,7 +291,10 @@ def _param_schema(converter: BaseConverter) -> dict[str, Any]:
     return {"schema": schema}
 
 
-def _operation(route: Route, method: str, has_params: bool) -> dict[str, Any]:
+def _operation(
+    route: Route, method: str, has_params: bool, answered: Mapping[int, str]
+) -> dict[str, Any]:
+    """One operation; *answered*: the statuses its middleware declares."""
     operation: dict[str, Any] = {}
     summary, description = _docstring(route.handler)
     if summary:
@@ -325,11 +329,13 @@ def _operation(route: Route, method: str, has_params: bool) -> dict[str, Any]:
         errors.update({415, 422})
     if route.query is not None:
         errors.add(422)
-    for code in sorted(errors):
-        responses[str(code)] = {
-            "description": _ERRORS[code],
-            "content": {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_REF}},
-        }
+    # NOTE: the route's own word on a status first, then microapi's, then
+    # its middleware's.
+    described = dict(answered) | {code: _ERRORS[code] for code in errors} | dict(route.responses)
+    for code in sorted(described.keys() - {status}):
+        responses[str(code)] = {"description": described[code]}
+        if code >= 400:
+            responses[str(code)]["content"] = {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_REF}}
     operation["responses"] = responses
     return operation
 

@@ -1,4 +1,4 @@
-"""What middleware requires of requests, written into the OpenAPI document.
+"""What middleware requires of requests and answers, written into the OpenAPI document.
 
 A middleware that authenticates requests carries a :class:`Security`
 (attached with :func:`declare_security`); :mod:`microapi.openapi` then adds
@@ -25,6 +25,13 @@ that must all be satisfied; an empty alternative ``{}`` means a request
 without credentials is let through too.  Several middleware on one
 operation must all be satisfied, so their alternatives are combined (each
 with each).
+
+A middleware that answers some requests itself declares those statuses with
+:func:`declare_responses`, and every operation it covers documents them
+(``bearer_auth``: 400 and 401; ``csrf``: 403; ``rate_limit``: 429, and 503
+when it fails closed)::
+
+    declare_responses(api_key, {401: "X-API-Key is missing or unknown."})
 """
 
 from __future__ import annotations
@@ -36,12 +43,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from .app import Api
 
-__all__ = ["Security", "declare_security", "operation_security", "security_of"]
+__all__ = [
+    "Security",
+    "declare_responses",
+    "declare_security",
+    "operation_responses",
+    "operation_security",
+    "responses_of",
+    "security_of",
+]
 
 M = TypeVar("M")
 
-#: The attribute :func:`declare_security` sets on a middleware.
+#: The attributes :func:`declare_security` and :func:`declare_responses` set.
 _ATTRIBUTE = "__microapi_security__"
+_RESPONSES_ATTRIBUTE = "__microapi_responses__"
 
 Schemes = Mapping[str, Mapping[str, Any]]
 Requirement = Mapping[str, list[str]]
@@ -60,20 +76,71 @@ class Security:
     unchecked: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class _Responses:
+    statuses: Mapping[int, str]
+    unchecked: frozenset[str]
+
+
 def declare_security(middleware: M, security: Security) -> M:
     """Attach *security* to *middleware* and return *middleware*.
 
     :raises TypeError: for a middleware that takes no attributes (a bound
         method): wrap it in a function first.
     """
+    return _attach(middleware, _ATTRIBUTE, security, "security")
+
+
+def declare_responses(
+    middleware: M, responses: Mapping[int, str], *, unchecked: Iterable[str] = ()
+) -> M:
+    """Declare the statuses *middleware* answers itself, and return *middleware*.
+
+    :param responses: a description by status (``{401: "No valid token."}``);
+        an error status is documented as ``application/problem+json``, which
+        is what raising :class:`~microapi.HTTPError` sends.
+    :param unchecked: methods the middleware never answers (``csrf``: the
+        safe ones).
+    :raises TypeError: for a middleware that takes no attributes (a bound
+        method): wrap it in a function first.
+    :raises ValueError: for a status outside 100-599 or a description that
+        is not a string.
+    """
+    for status, description in responses.items():
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"declare_responses: {status!r} is not a status from 100 to 599")
+        if not isinstance(description, str):
+            raise ValueError(f"declare_responses: the description of {status} must be a string")
+    declared = _Responses(dict(responses), frozenset(method.upper() for method in unchecked))
+    return _attach(middleware, _RESPONSES_ATTRIBUTE, declared, "responses")
+
+
+def _attach(middleware: M, attribute: str, value: object, what: str) -> M:
     try:
-        setattr(middleware, _ATTRIBUTE, security)
+        setattr(middleware, attribute, value)
     except AttributeError:
         raise TypeError(
-            f"cannot declare the security of {middleware!r}: it takes no attributes; "
+            f"cannot declare the {what} of {middleware!r}: it takes no attributes; "
             "wrap it in a function"
         ) from None
     return middleware
+
+
+def responses_of(middleware: Any, method: str) -> Mapping[int, str]:
+    """The statuses *middleware* declared it may answer to a *method* request."""
+    declared = getattr(middleware, _RESPONSES_ATTRIBUTE, None)
+    if not isinstance(declared, _Responses) or method in declared.unchecked:
+        return {}
+    return declared.statuses
+
+
+def operation_responses(middleware: Iterable[Any], method: str) -> dict[int, str]:
+    """The statuses the *middleware* of one operation may answer, the outermost's first."""
+    statuses: dict[int, str] = {}
+    for func in middleware:
+        for status, description in responses_of(func, method).items():
+            statuses.setdefault(status, description)
+    return statuses
 
 
 def security_of(middleware: Any) -> Security | None:

@@ -104,7 +104,13 @@ def create_api(
         bearer_auth(load_user=lambda payload: users.get(payload.get("sub"))), match="/api/me"
     )
 
-    @api.route("/api/register", methods=["POST"], body=Registration, status=201)
+    @api.route(
+        "/api/register",
+        methods=["POST"],
+        body=Registration,
+        status=201,
+        responses={409: "An account with this email exists."},
+    )
     def register(req: Request, res: Res) -> dict[str, Any]:
         """Create an account; 409 when the email is taken."""
         user = users.create(req.body["email"], req.body["name"], req.body["password"])
@@ -119,7 +125,9 @@ def create_api(
             raise HTTPError(401, "the email or the password is wrong")
         return user
 
-    @api.route("/api/login", methods=["POST"], body=Credentials)
+    wrong = {401: "The email or the password is wrong."}
+
+    @api.route("/api/login", methods=["POST"], body=Credentials, responses=wrong)
     def login(req: Request, res: Res) -> dict[str, Any]:
         """Exchange an email and password for a bearer token."""
         user = authenticate(req)
@@ -139,7 +147,7 @@ def create_api(
         """The session's user (or ``null``) and the CSRF token for unsafe requests."""
         return {"user": session_user(req), "csrf_token": req.csrf_token}
 
-    @api.route("/api/session/login", methods=["POST"], body=Credentials)
+    @api.route("/api/session/login", methods=["POST"], body=Credentials, responses=wrong)
     def session_login(req: Request, res: Res) -> dict[str, Any]:
         """Log the browser in: the user id goes into the signed session cookie."""
         user = authenticate(req)
@@ -148,7 +156,7 @@ def create_api(
         req.session["uid"] = user["id"]
         return {"user": user, "csrf_token": req.csrf_token}
 
-    @api.route("/api/session/me", methods=["PATCH"], body=Rename)
+    @api.route("/api/session/me", methods=["PATCH"], body=Rename, responses={401: "Log in first."})
     def rename(req: Request, res: Res) -> dict[str, Any]:
         """Change the logged-in user's name (CSRF-protected, like every unsafe request)."""
         user = session_user(req)
@@ -157,7 +165,7 @@ def create_api(
         users.rename(user["id"], req.body["name"])
         return {"user": {**user, "name": req.body["name"]}}
 
-    @api.route("/api/session/logout", methods=["POST"])
+    @api.route("/api/session/logout", methods=["POST"], status=204)
     def logout(req: Request, res: Res) -> None:
         """Forget the session (the cookie is deleted)."""
         req.session.clear()

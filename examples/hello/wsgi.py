@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from microapi import Api, HTTPError, Request, Res
+from microapi.securitydoc import declare_responses
 
 api = Api()
 
@@ -34,6 +35,10 @@ def admin_only(req: Request, res: Res, next: Any) -> Any:
     if req.headers.get("Authorization") != "Bearer let-me-in":
         raise HTTPError(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
     return next()
+
+
+# For the OpenAPI document: the admin routes may answer 401.
+declare_responses(admin_only, {401: "The admin token is missing or wrong."})
 
 
 @api.route("/api/hello")

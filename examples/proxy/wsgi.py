@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import os
 
+from marshmallow import Schema, fields, validate
+
 from microapi import Api, HTTPError, Request, Res
 from microapi.jsonutil import dumps
 from microapi.proxy import forward
@@ -53,33 +55,78 @@ def timeout(name: str, default: float) -> float:
     return float(setting(name, str(default)))
 
 
-@api.route("/api/weather")
+#: What a route that forwards upstream may answer besides its own errors.
+UPSTREAM_RESPONSES = {
+    502: "The upstream API is unreachable.",
+    503: "This service is not configured (no API key).",
+    504: "The upstream API did not answer in time.",
+}
+REQUIRED = dict.fromkeys(("required", "null", "invalid"), "required")
+NON_EMPTY = dict.fromkeys(("required", "null", "invalid"), "must be a non-empty string")
+
+
+def text(longest: int, empty: str) -> list[validate.Validator]:
+    """A string's checks: not empty (*empty* says so), at most *longest* characters."""
+    return [
+        validate.Length(min=1, error=empty),
+        validate.Length(max=longest, error="at most {max} characters"),
+    ]
+
+
+class WeatherQuery(Schema):
+    """``city`` (required) and ``units``."""
+
+    city = fields.Str(required=True, validate=text(200, "required"), error_messages=REQUIRED)
+    units = fields.Str(
+        load_default="metric", validate=validate.OneOf(UNITS, error="must be one of {choices}")
+    )
+
+
+class ChatIn(Schema):
+    """``prompt`` (required), and ``stream``: a JSON boolean, default ``false``."""
+
+    prompt = fields.Str(
+        required=True,
+        validate=text(32 * 1024, NON_EMPTY["required"]),
+        error_messages=NON_EMPTY,
+    )
+    stream = fields.Bool(
+        load_default=False,
+        truthy={True},
+        falsy={False},
+        error_messages={"invalid": "must be true or false"},
+    )
+
+
+@api.route("/api/weather", query=WeatherQuery, responses=UPSTREAM_RESPONSES)
 def weather(req: Request, res: Res) -> Res:
     """``GET /api/weather?city=Tokyo[&units=imperial]``: the current weather.
 
-    Only the parameters checked here go upstream (``forward_query=False``),
-    plus the key, as the query parameter the weather API expects.
+    Only the parameters the query schema checked go upstream
+    (``forward_query=False``), plus the key, as the query parameter the
+    weather API expects.
     """
-    city = req.query.get("city", "").strip()
-    units = req.query.get("units", "metric")
-    errors = {}
-    if not city:
-        errors["city"] = ["required"]
-    if units not in UNITS:
-        errors["units"] = [f"must be one of {', '.join(UNITS)}"]
-    if errors:
-        raise HTTPError(422, "invalid query", errors=errors)
     return forward(
         req,
         res,
         setting("WEATHER_API_URL", DEFAULT_WEATHER_API_URL),
-        params={"q": city, "units": units, "appid": secret("WEATHER_API_KEY")},
+        params={
+            "q": req.query["city"],
+            "units": req.query["units"],
+            "appid": secret("WEATHER_API_KEY"),
+        },
         forward_query=False,
         timeout=timeout("WEATHER_API_TIMEOUT", 5.0),
     )
 
 
-@api.route("/api/chat", methods=["POST"], body_limit=64 * 1024)
+@api.route(
+    "/api/chat",
+    methods=["POST"],
+    body=ChatIn,
+    body_limit=64 * 1024,
+    responses=UPSTREAM_RESPONSES,
+)
 def chat(req: Request, res: Res) -> Res:
     """``POST /api/chat {"prompt": "...", "stream": false}``: a chat completion.
 
@@ -88,17 +135,10 @@ def chat(req: Request, res: Res) -> Res:
     article, the upstream's answer is streamed back as it is (so
     ``"stream": true`` gives the client server-sent events as they come).
     """
-    body = req.body
-    prompt = body.get("prompt") if isinstance(body, dict) else None
-    stream = body.get("stream", False) if isinstance(body, dict) else False
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise HTTPError(422, "invalid body", errors={"prompt": ["must be a non-empty string"]})
-    if not isinstance(stream, bool):
-        raise HTTPError(422, "invalid body", errors={"stream": ["must be true or false"]})
     payload = {
         "model": setting("OPENAI_MODEL", "gpt-4"),
-        "messages": [{"role": "user", "content": prompt}],
-        "stream": stream,
+        "messages": [{"role": "user", "content": req.body["prompt"]}],
+        "stream": req.body["stream"],
     }
     return forward(
         req,

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..chain import before_only, is_async
 from ..errors import HTTPError
 from ..security import ExpiredToken, InvalidToken
-from ..securitydoc import Security, declare_security
+from ..securitydoc import Security, declare_responses, declare_security
 
 if TYPE_CHECKING:
     from ..request import Request
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from ..types import Middleware, Next
 
 __all__ = ["BEARER_SCHEME", "bearer_auth"]
+
+M = TypeVar("M")
 
 #: RFC 6750 §2.1 ``b64token``.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -85,6 +87,14 @@ def bearer_auth(
         requirements=({"bearerAuth": []}, {}) if optional else ({"bearerAuth": []},),
     )
 
+    answered = {
+        400: "The Authorization header is malformed.",
+        401: "No valid bearer token: missing, expired or invalid.",
+    }
+
+    def declared(middleware: M) -> M:
+        return declare_responses(declare_security(middleware, security), answered)
+
     def refuse(status: int, detail: str, error: str | None = None) -> HTTPError:
         header = challenge
         if error is not None:
@@ -128,7 +138,7 @@ def bearer_auth(
                 req.user = user
             await next()
 
-        return declare_security(async_middleware, security)
+        return declared(async_middleware)
 
     def middleware(req: Request, res: Res, next: Next) -> Any:
         payload = payload_of(req)
@@ -142,4 +152,4 @@ def bearer_auth(
                 req.user = user
         next()
 
-    return declare_security(before_only(middleware), security)
+    return declared(before_only(middleware))

@@ -38,7 +38,7 @@ from ..bodies import FORM_MIMETYPES
 from ..errors import HTTPError
 from ..request import CSRF_SESSION_KEY
 from ..security import csrf_token_for, csrf_token_matches, new_csrf_secret
-from ..securitydoc import Security, declare_security
+from ..securitydoc import Security, declare_responses, declare_security
 from ..sessions import cookie_values
 
 if TYPE_CHECKING:
@@ -242,4 +242,7 @@ def csrf(
             # unreadable one, then replaced) or the handler wrote one.
             keep_cookie(req, res)
 
-    return declare_security(middleware, security)
+    refused = {403: "CSRF token missing or invalid."}
+    return declare_responses(
+        declare_security(middleware, security), refused, unchecked=SAFE_METHODS
+    )

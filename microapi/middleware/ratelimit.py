@@ -27,6 +27,7 @@ from ..chain import before_only
 from ..errors import HTTPError
 from ..request import Request
 from ..response import Res
+from ..securitydoc import declare_responses
 from ..types import Middleware, Next
 from .addresses import address_key
 from .stores import MemoryStore, Store, StoreUnavailable
@@ -273,7 +274,10 @@ def rate_limit(
         return next()
 
     rate_limit_middleware.__qualname__ = f"rate_limit({limit!r})"
-    return before_only(rate_limit_middleware)
+    answered = {429: "Too many requests: retry after Retry-After seconds."}
+    if not fail_open:
+        answered[503] = "The rate-limit store is unavailable: retry after Retry-After seconds."
+    return declare_responses(before_only(rate_limit_middleware), answered)
 
 
 def _set_headers(

@@ -7,8 +7,9 @@ what is declared and compiles the path (:mod:`microapi.routing.syntax`) and the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ..types import Handler, Middleware
@@ -82,6 +83,9 @@ class Route:
     spec: PathSpec = field(default=PathSpec(("/",)), compare=False)
     #: OpenAPI tags, from the innermost ``Router(tags=[...])`` that has some.
     tags: tuple[str, ...] = ()
+    #: Statuses the handler means to answer besides its success and the
+    #: errors microapi documents itself, with their descriptions (OpenAPI).
+    responses: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     @property
     def rule(self) -> str:
@@ -122,6 +126,19 @@ class Route:
             name=f"{name}.{self.name}" if name else self.name,
             tags=self.tags or tuple(tags),
         )
+
+
+def _check_responses(responses: Mapping[int, str] | None, where: str) -> Mapping[int, str]:
+    if responses is None:
+        return MappingProxyType({})
+    if not isinstance(responses, Mapping):
+        raise ValueError(f"{where}: responses= must be a dict of descriptions by status")
+    for status, description in responses.items():
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"{where}: responses= keys must be statuses from 100 to 599")
+        if not isinstance(description, str):
+            raise ValueError(f"{where}: responses[{status}] must be a description string")
+    return MappingProxyType(dict(responses))
 
 
 def describe(func: Any) -> str:
@@ -166,6 +183,7 @@ class Scope:
         status: int | None = None,
         body_limit: int | None = None,
         body_parser: bool = True,
+        responses: Mapping[int, str] | None = None,
     ) -> Route:
         """Register *handler* for *path* and *methods* (default ``["GET"]``).
 
@@ -183,8 +201,14 @@ class Scope:
         :param body_limit: largest body in bytes (default: the ``Api``'s).
         :param body_parser: ``False`` leaves the body unread so the handler
             can stream it or verify a signature over the raw bytes.
+        :param responses: for the OpenAPI document, the other statuses the
+            handler means to answer, each with its description
+            (``{503: "The upstream is down."}``); the success status and the
+            errors microapi answers itself (400, 404, 405, 413, 415, 422) are
+            documented without it.
         :raises ValueError: for bad path syntax, unknown methods, a bad
-            ``status``, or a path and method that are already registered.
+            ``status`` or ``responses``, or a path and method that are
+            already registered.
         :raises TypeError: for a schema option that is not a marshmallow
             schema, ``query=`` with ``many=True``, or ``body=`` together
             with ``body_parser=False``.
@@ -212,6 +236,7 @@ class Scope:
                     "or load req.get_data() yourself"
                 )
         route = Route(
+            responses=_check_responses(responses, where),
             path=path,
             handler=handler,
             methods=_normalise_methods(methods, path),

@@ -23,8 +23,26 @@ from microapi import HTTPError, Request, Res
 from microapi.jsonutil import dumps
 from microapi.proxy import forward
 
-#: The Next.js ``export const config``: a prompt, not an upload.
-config = {"body_limit": 64 * 1024}
+from ._lib.text import Text, TextSchema
+
+
+class Prompt(TextSchema):
+    """``{"prompt": "..."}``: what the model is asked."""
+
+    prompt = Text(32 * 1024, message="must be a non-empty string", required=True)
+
+
+#: The Next.js ``export const config``: a prompt, not an upload, checked
+#: before the handler runs; and the errors it means to answer.
+config = {
+    "body_limit": 64 * 1024,
+    "body": Prompt,
+    "responses": {
+        502: "The upstream API is unreachable.",
+        503: "This service is not configured (no API key).",
+        504: "The upstream API did not answer in time.",
+    },
+}
 
 DEFAULT_OPENAI_API_URL = "https://api.openai.com/v1/chat/completions"
 MODEL = "gpt-4"
@@ -46,11 +64,7 @@ def api_key() -> str:
 
 def POST(req: Request, res: Res) -> Res:
     """Ask the model about ``prompt`` and pass its answer back."""
-    body = req.body
-    prompt = body.get("prompt") if isinstance(body, dict) else None
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise HTTPError(422, "invalid body", errors={"prompt": ["must be a non-empty string"]})
-    payload = {"model": MODEL, "messages": [{"role": "user", "content": prompt}]}
+    payload = {"model": MODEL, "messages": [{"role": "user", "content": req.body["prompt"]}]}
     return forward(
         req,
         res,

@@ -80,14 +80,33 @@ def test_an_upstream_error_stays_an_error(client: TestClient, upstream: StubUpst
     assert_private(response)
 
 
+REQUIRED = {"prompt": ["must be a non-empty string"]}
+
+
 @pytest.mark.parametrize(
-    "body",
-    [{}, {"prompt": 3}, {"prompt": None}, {"prompt": " "}, ["hi"], "hi"],
+    ("body", "errors"),
+    [
+        ({}, REQUIRED),
+        ({"prompt": 3}, REQUIRED),
+        ({"prompt": None}, REQUIRED),
+        ({"prompt": " \t\n"}, REQUIRED),
+        ({"prompt": "x" * 40_000}, {"prompt": ["at most 32768 characters"]}),
+        (["hi"], {"_schema": ["must be an object"]}),
+        ("hi", {"_schema": ["must be an object"]}),
+    ],
 )
-def test_the_prompt_is_required(client: TestClient, upstream: StubUpstream, body: Any) -> None:
+def test_the_prompt_is_required(
+    client: TestClient, upstream: StubUpstream, body: Any, errors: dict[str, list[str]]
+) -> None:
     problem = assert_problem(client.post("/api/openai", json=body), 422)
-    assert problem["errors"] == {"prompt": ["must be a non-empty string"]}
+    assert problem["errors"] == errors
     assert upstream.received == []
+
+
+def test_the_prompt_is_sent_trimmed(client: TestClient, upstream: StubUpstream) -> None:
+    assert client.post("/api/openai", json={"prompt": "  hi\n"}).status_code == 200
+    [sent] = upstream.received
+    assert sent.json()["messages"] == [{"role": "user", "content": "hi"}]
 
 
 def test_only_post(client: TestClient, upstream: StubUpstream) -> None:

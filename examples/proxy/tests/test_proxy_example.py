@@ -137,8 +137,9 @@ def test_weather_adds_the_key_the_client_never_sees(client: TestClient, stub: _S
 
 
 def test_weather_checks_its_query(client: TestClient, stub: _Server) -> None:
-    missing = client.get("/api/weather")
-    assert (missing.status_code, missing.json["errors"]) == (422, {"city": ["required"]})
+    for query in ("", "?city=", "?units=metric"):
+        missing = client.get(f"/api/weather{query}")
+        assert (missing.status_code, missing.json["errors"]) == (422, {"city": ["required"]})
     bad = client.get("/api/weather?city=Tokyo&units=kelvin")
     assert bad.json["errors"] == {"units": ["must be one of metric, imperial, standard"]}
     assert stub.seen == []
@@ -178,10 +179,11 @@ def test_chat_streams_events_as_they_come(client: TestClient) -> None:
 
 
 def test_chat_checks_its_body(client: TestClient, stub: _Server) -> None:
-    for body in ({}, {"prompt": " "}, {"prompt": 3}, [1]):
+    for body in ({}, {"prompt": ""}, {"prompt": 3}, {"prompt": None}):
         response = client.post("/api/chat", json=body)
         assert response.status_code == 422
         assert response.json["errors"] == {"prompt": ["must be a non-empty string"]}
+    assert client.post("/api/chat", json=[1]).status_code == 422
     response = client.post("/api/chat", json={"prompt": "hi", "stream": "yes"})
     assert response.json["errors"] == {"stream": ["must be true or false"]}
     assert client.post("/api/chat", data=b"{", content_type="application/json").status_code == 400

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from microapi import Request, Res
 
+#: For the OpenAPI document: this route means to fail.
+config = {"responses": {500: "Always: the demo of an unexpected exception."}}
+
 # Something a response must never show.
 DSN = "postgres://admin:hunter2@db.internal/app"
 

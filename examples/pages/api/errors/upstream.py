@@ -11,6 +11,9 @@ from typing import Any
 
 from microapi import HTTPError, Request, Res
 
+#: For the OpenAPI document: the answer when the upstream is down.
+config = {"responses": {503: "The upstream service is unavailable: retry after Retry-After."}}
+
 log = logging.getLogger("examples.pages.upstream")
 
 

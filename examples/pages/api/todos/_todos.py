@@ -1,11 +1,15 @@
-"""What the todo routes share; a ``_`` file, so not a route itself."""
+"""What the todo routes share, their body schemas too; a ``_`` file, so not a route."""
 
 from __future__ import annotations
 
 import sqlite3
 from typing import Any
 
+from marshmallow import fields
+
 from microapi import HTTPError
+
+from .._lib.text import Text, TextSchema
 
 #: The longest title accepted.
 MAX_TITLE = 200
@@ -26,25 +30,12 @@ def find(db: sqlite3.Connection, todo_id: str) -> sqlite3.Row:
     return row
 
 
-def read_changes(body: Any, *, partial: bool) -> dict[str, Any]:
-    """Validate a todo sent as JSON (by hand until schemas arrive); 422 if wrong."""
-    if not isinstance(body, dict):
-        raise HTTPError(422, "send a JSON object", errors={"_schema": ["must be an object"]})
-    errors: dict[str, list[str]] = {}
-    changes: dict[str, Any] = {}
-    if "title" in body or not partial:
-        title = body.get("title")
-        if not isinstance(title, str) or not title.strip():
-            errors["title"] = ["required: a non-empty string"]
-        elif len(title) > MAX_TITLE:
-            errors["title"] = [f"at most {MAX_TITLE} characters"]
-        else:
-            changes["title"] = title.strip()
-    if "done" in body:
-        if isinstance(body["done"], bool):
-            changes["done"] = body["done"]
-        else:
-            errors["done"] = ["must be true or false"]
-    if errors:
-        raise HTTPError(422, "the todo is not valid", errors=errors)
-    return changes
+class TodoIn(TextSchema):
+    """A new todo: ``title``, and ``done`` (default ``false``)."""
+
+    title = Text(MAX_TITLE, message="required: a non-empty string", required=True)
+    done = fields.Bool(load_default=False, error_messages={"invalid": "must be true or false"})
+
+
+#: A change to a todo: the same fields, each optional (``PATCH``).
+TodoPatch = TodoIn(partial=True)
