@@ -12,7 +12,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from examples.todos.tests.conftest import postgres  # noqa: F401 - the pgserver fixture, shared
 from tests.helpers import RedisServer, redis_server
 
 from .topology import NGINX, Host, Nginx, call, free_port, hosts_of
