@@ -94,7 +94,6 @@ def create_api(
         # First: everything after it sees the client's address and scheme.
         api.middleware(proxy_fix(x_for=proxies, x_proto=proxies))
     api.middleware(request_id())
-    answer_unavailable(api, log)
     api.middleware(security_headers())
     api.middleware(csrf())
     api.middleware(
@@ -112,6 +111,8 @@ def create_api(
     api.middleware(
         bearer_auth(load_user=lambda payload: users.get(payload.get("sub"))), match="/api/me"
     )
+    # Users are read by bearer_auth too: its database errors are answered here as well.
+    answer_unavailable(api, log)
 
     @api.route("/api/register", methods=["POST"], body=Registration, status=201)
     def register(req: Request, res: Res) -> dict[str, Any]:
