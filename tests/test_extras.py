@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import re
+import subprocess
 import sys
 
 import pytest
@@ -57,6 +58,21 @@ def test_require_does_not_import_the_module(monkeypatch: pytest.MonkeyPatch) -> 
     assert "tabnanny" not in sys.modules
     with pytest.raises(MissingExtra, match=r"microapi-wsgi\[db\]"):
         require("this_module_is_not_installed_anywhere", "db", "x")
+
+
+@pytest.mark.parametrize("example", ["todos", "auth"])
+def test_without_sqlalchemy_importing_a_db_example_names_the_extra(example: str) -> None:
+    # A fresh interpreter: this one may have imported the examples (and SQLAlchemy).
+    # NOTE: auth reuses the todos' database layer; its own check comes first.
+    code = f"import sys; sys.modules['sqlalchemy'] = None; import examples.{example}.wsgi"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"microapi.extras.MissingExtra: examples/{example} needs the sqlalchemy package, "
+        'which is not installed: pip install "microapi-wsgi[db]"'
+    )
 
 
 @pytest.mark.parametrize(

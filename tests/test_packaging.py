@@ -51,7 +51,7 @@ class Installed:
 
     python: Path
     bin: Path
-    app_dir: Path  # outside the repository: hello.py and a copy of examples/todos
+    app_dir: Path  # outside the repository: hello.py and copies of the db examples
     env: dict[str, str]
 
     def run(self, *command: str | Path) -> subprocess.CompletedProcess[str]:
@@ -103,11 +103,12 @@ def installed(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Installed
         timeout=300,
     )
     app_dir = base / "app"
-    shutil.copytree(
-        ROOT / "examples" / "todos",
-        app_dir / "examples" / "todos",
-        ignore=shutil.ignore_patterns("tests", "__pycache__"),
-    )
+    for example in ("todos", "auth"):  # auth reuses the todos' database layer
+        shutil.copytree(
+            ROOT / "examples" / example,
+            app_dir / "examples" / example,
+            ignore=shutil.ignore_patterns("tests", "__pycache__", "*.db*"),
+        )
     shutil.copy(ROOT / "examples" / "__init__.py", app_dir / "examples" / "__init__.py")
     (app_dir / "hello.py").write_text(HELLO)
     (app_dir / "docs_app.py").write_text("from microapi import Api\n\napi = Api(docs=True)\n")
@@ -223,6 +224,9 @@ def test_the_docs_page_needs_no_extra(installed: Installed, tmp_path: Path) -> N
         ),
         pytest.param(
             "db", ["-m", "microapi", "serve", "examples.todos.wsgi:api"], id="db: examples/todos"
+        ),
+        pytest.param(
+            "db", ["-m", "microapi", "serve", "examples.auth.wsgi:api"], id="db: examples/auth"
         ),
         pytest.param(
             "granian",

@@ -10,10 +10,17 @@ Two ways to be authenticated, as the article describes:
   of that browser must echo the CSRF token (``csrf()``), which
   ``GET /api/session`` hands out.
 
-Passwords are hashed with werkzeug's ``generate_password_hash`` (scrypt) and
-the registration and login routes are rate-limited per client in a SQLite file shared by all
-workers.  The secret key comes from ``MICROAPI_SECRET_KEY``; without it the
-example uses a fixed development key and says so in the log.
+Users live in SQL (:mod:`.db`): ``AUTH_DATABASE_URL``, else ``DATABASE_URL``
+(PostgreSQL, shared by every host), else a SQLite file next to the example;
+a busy or unreachable database is a 503 with ``Retry-After``, as in the
+todos example.  Passwords are hashed with werkzeug's
+``generate_password_hash`` (scrypt) and the registration and login routes
+are rate-limited per client in a SQLite file shared by all workers.  The
+secret key comes from ``MICROAPI_SECRET_KEY``; without it the example uses a
+fixed development key and says so in the log.
+
+Nothing connects at import (``microapi serve`` imports the app before it
+forks the workers): each worker opens its database at its first request.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from examples.todos.db import answer_unavailable
 from microapi import Api, HTTPError, Request, Res
 from microapi.middleware import (
     SQLiteStore,
@@ -62,7 +70,7 @@ def create_api(
     limit_store: Store | None = None,
     proxies: int = 0,
 ) -> Api:
-    """Build the auth app over *users* (default: ``$AUTH_DATABASE``, else ``auth.db``).
+    """Build the auth app over *users* (default: ``Users()``, see :mod:`.db`).
 
     :param secret_key: the signing key(s); default ``MICROAPI_SECRET_KEY``,
         else :data:`DEV_SECRET_KEY` with a warning.
@@ -103,6 +111,8 @@ def create_api(
     api.middleware(
         bearer_auth(load_user=lambda payload: users.get(payload.get("sub"))), match="/api/me"
     )
+    # Users are read by bearer_auth too: its database errors are answered here as well.
+    answer_unavailable(api, log)
 
     @api.route(
         "/api/register",

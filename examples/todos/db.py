@@ -1,10 +1,12 @@
 """Storage for the todos: SQLAlchemy 2 Core over SQLite or PostgreSQL.
 
 The article's ``lib/prisma.ts``.  One :class:`Database` per app holds the
-URL and settings; its engine is made lazily, once per process, because
-gunicorn (``microapi serve`` preloads the app) forks workers after import
-and a connection pool must never cross a fork.  Handlers open one
-transaction per request with :meth:`Database.transaction`.
+URL, settings and tables; its engine is made lazily, once per process,
+because gunicorn (``microapi serve`` preloads the app) forks workers after
+import and a connection pool must never cross a fork.  Handlers open one
+transaction per request with :meth:`Database.transaction`, and
+:func:`answer_unavailable` turns a busy or unreachable database into a 503.
+Other examples reuse both with tables of their own (``examples/auth``).
 
 - SQLite (the default, ``var/todos.db`` under the repository root): WAL
   mode, so readers never wait for the writer, and a busy timeout, so
@@ -17,6 +19,7 @@ transaction per request with :meth:`Database.transaction`.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import sqlite3
 import threading
@@ -46,11 +49,16 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from microapi import Api, Request, Res
+from microapi.errors import PROBLEM_CONTENT_TYPE, HTTPError, to_problem
+
 __all__ = [
     "DATABASE_ENV",
     "DEFAULT_URL",
+    "RETRY_AFTER",
     "TITLE_LENGTH",
     "Database",
+    "answer_unavailable",
     "is_unavailable",
     "metadata",
     "normalize_url",
@@ -66,6 +74,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_URL = f"sqlite:///{ROOT / 'var' / 'todos.db'}"
 #: The longest title, in characters.
 TITLE_LENGTH = 200
+#: Seconds a client should wait before retrying a 503.
+RETRY_AFTER = 1
 
 # SQLite's primary result codes for "another connection holds the lock"
 # (sqlite3.SQLITE_BUSY and SQLITE_LOCKED, which typeshed does not declare).
@@ -188,6 +198,8 @@ class Database:
         locked" (answered 503).
     :param connect_timeout: PostgreSQL only: how long, in seconds, opening
         a connection may take, so an unreachable server is a prompt 503.
+    :param metadata: the tables, created (when missing) by each process's
+        first use; default: the todos' :data:`metadata`.
     """
 
     def __init__(
@@ -196,11 +208,14 @@ class Database:
         *,
         busy_timeout: float = 5.0,
         connect_timeout: float = 5.0,
+        metadata: MetaData = metadata,
     ) -> None:
         if url is None:
             url = os.environ.get(DATABASE_ENV) or DEFAULT_URL
         #: The parsed URL (driver chosen).
         self.url = normalize_url(url)
+        #: The tables this database holds.
+        self.metadata = metadata
         #: SQLite's busy timeout, in seconds.
         self.busy_timeout = busy_timeout
         #: PostgreSQL's connect timeout, in seconds.
@@ -267,7 +282,7 @@ class Database:
         """
         with self.engine.connect() as connection:
             if write:
-                connection.execution_options(todos_write=True)
+                connection.execution_options(write=True)
             elif not self.is_sqlite:
                 # NOTE: PostgreSQL's default, READ COMMITTED, gives every
                 # statement its own snapshot, so a page and its count could
@@ -323,7 +338,7 @@ class Database:
 
         @event.listens_for(engine, "begin")
         def on_begin(connection: Connection) -> None:
-            write = connection.get_execution_options().get("todos_write", False)
+            write = connection.get_execution_options().get("write", False)
             connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
@@ -332,8 +347,45 @@ class Database:
         # Every worker runs this on its first request, possibly at the same
         # moment: serialize them so that one creates and the others see it.
         with engine.connect() as connection:
-            connection.execution_options(todos_write=True)  # SQLite: BEGIN IMMEDIATE
+            connection.execution_options(write=True)  # SQLite: BEGIN IMMEDIATE
             with connection.begin():
                 if connection.dialect.name == "postgresql":
                     connection.execute(select(func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
-                metadata.create_all(connection)
+                self.metadata.create_all(connection)
+
+
+def answer_unavailable(api: Api, log: logging.Logger) -> None:
+    """Answer *api*'s busy or unreachable database with 503 and Retry-After.
+
+    Registers an error handler for every SQLAlchemy error; those that
+    :func:`is_unavailable` does not recognise are bugs, left to microapi's
+    unhandled-exception path: a logged 500 (traceback and request id in the
+    log, no SQL in the response).
+
+    :param log: where each 503 is logged, one WARNING line.
+    """
+
+    @api.errorhandler(SQLAlchemyError)
+    def database_error(req: Request, res: Res, exc: SQLAlchemyError) -> None:
+        if not is_unavailable(exc):
+            return
+        # One line, no traceback: an expected condition, not a bug.
+        log.warning(
+            "database unavailable in %s %s [request_id=%s]: %s",
+            req.method,
+            req.path,
+            req.id,
+            type(getattr(exc, "orig", None) or exc).__name__,  # the driver's error
+            extra={"request_id": req.id},
+        )
+        status, problem, headers = to_problem(
+            HTTPError(
+                503,
+                "the database is busy or unreachable; retry shortly",
+                headers={"Retry-After": str(RETRY_AFTER)},
+            )
+        )
+        res.status(status)
+        for name, value in headers:
+            res.set_header(name, value)
+        res.set_header("Content-Type", PROBLEM_CONTENT_TYPE).json(problem)

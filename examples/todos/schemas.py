@@ -15,7 +15,16 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from .db import TITLE_LENGTH
 
-__all__ = ["Flag", "TodoCreate", "TodoList", "TodoOut", "TodoPatch", "TodoQuery", "TodoReplace"]
+__all__ = [
+    "Flag",
+    "TodoCreate",
+    "TodoList",
+    "TodoOut",
+    "TodoPatch",
+    "TodoQuery",
+    "TodoReplace",
+    "storable",
+]
 
 #: The largest page.
 MAX_LIMIT = 100
@@ -45,10 +54,13 @@ class Flag(fields.Boolean):
         return result
 
 
-def _storable(value: str) -> None:
-    # NUL cannot be stored in PostgreSQL text, and a lone surrogate (JSON
-    # "\ud800") cannot be encoded as UTF-8 by either driver: both would be
-    # driver errors (500s) instead of the client's 422.
+def storable(value: str) -> None:
+    """Refuse text that SQLite or PostgreSQL cannot store (a validator).
+
+    NUL cannot be stored in PostgreSQL text, and a lone surrogate (JSON
+    ``"\\ud800"``) cannot be encoded as UTF-8 by either driver: both would
+    be driver errors (500s) instead of the client's 422.
+    """
     if "\x00" in value:
         raise ValidationError("Must not contain NUL characters.")
     try:
@@ -60,10 +72,10 @@ def _storable(value: str) -> None:
 def _title(*, required: bool) -> fields.String:
     return fields.String(
         required=required,
-        validate=[validate.Length(min=1, max=TITLE_LENGTH), _storable],
+        validate=[validate.Length(min=1, max=TITLE_LENGTH), storable],
         metadata={
             "description": f"What to do: 1 to {TITLE_LENGTH} characters.",
-            # What _storable refuses, documented: no NUL anywhere.
+            # What storable refuses, documented: no NUL anywhere.
             "pattern": "^[^\\u0000]*$",
         },
     )

@@ -12,7 +12,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from examples.todos.tests.conftest import postgres  # noqa: F401 - the pgserver fixture, shared
 from tests.helpers import RedisServer, redis_server
 
 from .topology import NGINX, Host, Nginx, call, free_port, hosts_of
@@ -25,7 +24,6 @@ HOST_ADDRESSES = ["127.0.0.2", "127.0.0.3"]
 #: The settings every host gets (deploy/app.py reads them).
 HOST_ENV = (
     "DATABASE_URL",
-    "AUTH_DATABASE",
     "REDIS_URL",
     "MICROAPI_SECRET_KEYS",
     "MICROAPI_SIGNING_KEY",
@@ -71,6 +69,14 @@ class Topology:
             cursor = connection.execute("SELECT id, title, done FROM todos")
             return {i: (t, d) for i, t, d in cursor}
 
+    def user_rows(self, email: str) -> list[tuple[int, str]]:
+        """The users in PostgreSQL whose email is *email*, in any case."""
+        with psycopg.connect(self.database_url) as connection:
+            cursor = connection.execute(
+                "SELECT id, email FROM users WHERE lower(email) = lower(%s)", (email,)
+            )
+            return list(cursor)
+
 
 @pytest.fixture(scope="module", params=SERVERS)
 def topology(
@@ -87,7 +93,6 @@ def topology(
     with redis_server(directory) as redis:
         env = {
             "DATABASE_URL": database_url,
-            "AUTH_DATABASE": str(directory / "auth.db"),
             "REDIS_URL": redis.url,
             "MICROAPI_SECRET_KEYS": FIRST_KEY,
             "MICROAPI_SIGNING_KEY": "",

@@ -49,8 +49,7 @@ def test_the_app_connects_to_nothing_at_import() -> None:
     code = (
         "import os, sys\n"
         "os.environ.update(MICROAPI_SECRET_KEYS='k', REDIS_URL='redis://127.0.0.1:1/0',"
-        " DATABASE_URL='postgresql://nobody@/none?host=/nonexistent',"
-        " AUTH_DATABASE='/nonexistent/auth.db')\n"
+        " DATABASE_URL='postgresql://nobody@/none?host=/nonexistent')\n"
         "import deploy.app\n"
         "print(sorted(name for name in ('redis', 'psycopg') if name in sys.modules))\n"
     )

@@ -86,10 +86,10 @@ def test_rate_limits_are_exact_across_hosts_and_spoofing_gains_nothing(up: Topol
         assert len(served) == len(up.hosts), served
 
 
-def session_login(topology: Topology, email: str, source: str, tag: str) -> dict[str, str]:
-    """Log in a browser session; its cookie and CSRF token."""
+def session_login(address: tuple[str, int], email: str, source: str, tag: str) -> dict[str, str]:
+    """Log in a browser session at *address* (nginx or a host); its cookie and CSRF token."""
     response = call(
-        topology.address,
+        address,
         "POST",
         f"/auth/api/session/login?t={tag}",
         source=source,
@@ -101,10 +101,10 @@ def session_login(topology: Topology, email: str, source: str, tag: str) -> dict
     return {"session": session, "csrf": response.body["csrf_token"]}
 
 
-def token_login(topology: Topology, email: str, source: str, tag: str) -> str:
-    """Log in an API client; its bearer token."""
+def token_login(address: tuple[str, int], email: str, source: str, tag: str) -> str:
+    """Log in an API client at *address* (nginx or a host); its bearer token."""
     response = call(
-        topology.address,
+        address,
         "POST",
         f"/auth/api/login?t={tag}",
         source=source,
@@ -142,8 +142,8 @@ def test_sessions_csrf_and_bearer_tokens_verify_on_every_host(up: Topology) -> N
     tag = uuid.uuid4().hex[:8]
     source = "127.0.0.15"
     register(up, f"cross-{tag}@example.com", source)
-    session = session_login(up, f"cross-{tag}@example.com", source, f"{tag}-issue")
-    token = token_login(up, f"cross-{tag}@example.com", source, f"{tag}-issue")
+    session = session_login(up.address, f"cross-{tag}@example.com", source, f"{tag}-issue")
+    token = token_login(up.address, f"cross-{tag}@example.com", source, f"{tag}-issue")
     issued_by = hosts_of(up.nginx.served(f"{tag}-issue", 2), up.hosts)
     results: Counter[str] = Counter()
     for _ in range(4):  # nginx's round robin: each host twice
@@ -160,6 +160,39 @@ def test_sessions_csrf_and_bearer_tokens_verify_on_every_host(up: Topology) -> N
     forged = {**session, "csrf": session["csrf"][:-2] + "xx"}
     for host in up.hosts:
         assert session_checks(host.address, forged, source, f"{tag}-forged")[1].status == 403
+
+
+def test_a_user_registered_through_one_host_logs_in_through_the_other(up: Topology) -> None:
+    # Straight to each host, not through nginx: which host does what is the point.
+    tag = uuid.uuid4().hex[:8]
+    first, second = up.hosts
+    source = "127.0.0.17"
+    email = f"Hosts-{tag}@Example.COM"
+    user = {"email": email, "name": "Ada", "password": PASSWORD}
+    registered = call(first.address, "POST", "/auth/api/register", source=source, body=user)
+    assert registered.status == 201, registered
+    rows = up.user_rows(email)
+    assert rows == [(registered.body["id"], email.lower())]  # in PostgreSQL, normalized
+    token = token_login(second.address, email.upper(), source, tag)
+    session = session_login(second.address, email, source, tag)
+    verified: Counter[str] = Counter()
+    for host in (first, second):
+        me = bearer_check(host.address, token, source, tag)
+        read, _ = session_checks(host.address, session, source, tag)
+        verified[f"bearer on {host.name}"] += (
+            me.status == 200 and me.body["user"]["email"] == rows[0][1]
+        )
+        user_there = read.body["user"] if read.status == 200 else None
+        verified[f"session on {host.name}"] += (user_there or {}).get("id") == rows[0][0]
+    again = call(second.address, "POST", "/auth/api/register", source=source, body=user)
+    print(
+        f"\ncross-host users: registered through {first.name} (rows in PostgreSQL: {len(rows)});"
+        f" logged in through {second.name} (bearer and session);"
+        f" verified {dict(verified)}; registering again through {second.name}: {again.status}"
+    )
+    assert set(verified.values()) == {1}
+    assert len(verified) == 2 * len(up.hosts)
+    assert again.status == 409
 
 
 def test_rolling_key_rotation_logs_nobody_out(up: Topology) -> None:
@@ -188,7 +221,7 @@ def test_rolling_key_rotation_logs_nobody_out(up: Topology) -> None:
             for kind in order:
                 mint_tag = f"{tag}-mint-{len(minted)}"
                 login = session_login if kind == "session" else token_login
-                credential = login(up, email, source, mint_tag)
+                credential = login(up.address, email, source, mint_tag)
                 (host,) = hosts_of(up.nginx.served(mint_tag, 1), up.hosts)
                 minted.append((signs[host], f"{kind} by {host} at step {step}", credential))
                 mints[kind].add(host)

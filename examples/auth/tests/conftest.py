@@ -1,8 +1,13 @@
-"""An auth app per test: its own SQLite file, key and rate-limit counters."""
+"""An auth app per test: its own database of each kind, key and rate-limit counters.
+
+The databases are the repository conftest's ``database_url``: a new SQLite
+file, and a new database on the session's PostgreSQL (the ``pgserver``
+wheel), as the todos tests use them.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,8 +21,13 @@ SECRET = "test secret key for examples.auth"
 
 
 @pytest.fixture
-def users(tmp_path: Path) -> Users:
-    return Users(tmp_path / "auth.db")
+def users(database_url: str) -> Iterator[Users]:
+    """The users of an empty database of each kind; its engine is disposed after."""
+    users = Users(database_url)
+    try:
+        yield users
+    finally:
+        users.database.dispose()
 
 
 @pytest.fixture

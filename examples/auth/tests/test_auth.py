@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
+from sqlalchemy import select
+
 from examples.auth.db import Users
+from examples.auth.db import users as users_table
 from examples.auth.wsgi import DEV_SECRET_KEY, create_api
 from microapi import Api
 from microapi.middleware import MemoryStore
@@ -30,8 +32,8 @@ def test_register_creates_a_user_with_a_hashed_password(client: TestClient, user
     response = register(client)
     assert response.status_code == 201
     assert response.json == {"id": 1, "email": ADA["email"], "name": "Ada"}
-    with sqlite3.connect(users.path) as db:
-        (stored,) = db.execute("SELECT password_hash FROM users").fetchone()
+    with users.database.transaction() as connection:
+        stored = connection.execute(select(users_table.c.password_hash)).scalar_one()
     assert stored.startswith("scrypt:")
     assert ADA["password"] not in stored
 
@@ -66,7 +68,7 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(client: TestClient)
 
 
 def test_me_without_a_valid_token_is_401_with_a_bearer_challenge(
-    client: TestClient, api: Api
+    client: TestClient, users: Users
 ) -> None:
     register(client)
     missing = client.get("/api/me")
@@ -75,7 +77,7 @@ def test_me_without_a_valid_token_is_401_with_a_bearer_challenge(
     forged = client.get("/api/me", headers={"Authorization": "Bearer " + token_for(client) + "x"})
     assert_problem(forged, 401)
     assert 'error="invalid_token"' in forged.headers["WWW-Authenticate"]
-    other_key = create_api(Users(":memory:"), secret_key="another key").tokens.issue({"sub": 1})
+    other_key = create_api(users, secret_key="another key").tokens.issue({"sub": 1})
     assert_problem(client.get("/api/me", headers={"Authorization": f"Bearer {other_key}"}), 401)
 
 
@@ -193,7 +195,7 @@ def test_without_a_secret_key_the_example_uses_the_development_key(
     monkeypatch.delenv("MICROAPI_SECRET_KEY", raising=False)
     api = create_api(users, limit_store=MemoryStore())
     assert "MICROAPI_SECRET_KEY is not set" in caplog.text
-    token = create_api(Users(":memory:"), secret_key=DEV_SECRET_KEY).tokens.issue({"sub": 1})
+    token = create_api(users, secret_key=DEV_SECRET_KEY).tokens.issue({"sub": 1})
     assert api.tokens.verify(token) == {"sub": 1}
 
 
@@ -204,15 +206,3 @@ def test_another_site_cannot_log_its_visitors_in(client: TestClient) -> None:
     headers = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
     assert_problem(client.post("/api/session/login", data=form, headers=headers), 403)
     assert client.get("/api/session").json["user"] is None
-
-
-def test_the_default_files_live_next_to_the_example() -> None:
-    from pathlib import Path
-
-    from examples.auth import db, wsgi
-
-    here = Path(db.__file__).resolve().parent
-    assert (
-        here / "auth.db",
-        here / "auth-limits.db",
-    ) == (db.DEFAULT_DATABASE, wsgi.DEFAULT_LIMITS_DATABASE)

@@ -1,4 +1,8 @@
-"""The auth example under real servers: a token issued by one worker works on every worker."""
+"""The auth example under real servers: users and tokens shared by every worker.
+
+Over each kind of database: the workers, forked after the import, each make
+their own engine, and race to create the table on their first request.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +27,11 @@ def call(address: tuple[str, int], method: str, path: str, body: Any = None, **h
         connection.close()
 
 
-def test_register_login_and_me_across_workers(tmp_path: Path, server_name: str) -> None:
+def test_register_login_and_me_across_workers(
+    tmp_path: Path, server_name: str, database_url: str
+) -> None:
     env = {
-        "AUTH_DATABASE": str(tmp_path / "auth.db"),
+        "AUTH_DATABASE_URL": database_url,
         "AUTH_LIMITS_DATABASE": str(tmp_path / "limits.db"),
         "MICROAPI_SECRET_KEY": "gunicorn test key",
     }
@@ -34,10 +40,12 @@ def test_register_login_and_me_across_workers(tmp_path: Path, server_name: str) 
         user = {"email": "ada@example.com", "name": "Ada", "password": "correct horse"}
         assert call(address, "POST", "/api/register", user)[0] == 201
         credentials = {"email": user["email"], "password": user["password"]}
-        status, body = call(address, "POST", "/api/login", credentials)
-        assert status == 200
-        bearer = f"Bearer {body['token']}"
-        # Separate connections land on any worker: all verify with the shared key.
+        # Separate connections land on any worker: every one finds the user
+        # and verifies with the shared key.
+        logins = [call(address, "POST", "/api/login", credentials) for _ in range(6)]
+        assert [status for status, _ in logins] == [200] * 6
+        assert call(address, "POST", "/api/register", user)[0] == 409
+        bearer = f"Bearer {logins[0][1]['token']}"
         for _ in range(6):
             assert call(address, "GET", "/api/me", Authorization=bearer) == (
                 200,

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import gc
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from examples.todos.db import Database
 from examples.todos.wsgi import create_api
@@ -39,25 +35,6 @@ MEMORY_BOUND = 5 * 2**20
 #: Live memory blocks the quick in-process check allows to appear over its
 #: 4 100 requests (measured: -200 to +30; one leaked object per request: 4 100).
 LEAK_BLOCKS = 2_000
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind (a file in tmp; a fresh PostgreSQL database)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'todos.db'}"
-        return
-    server = request.getfixturevalue("postgres")
-    name = f"load_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server.get_uri(), autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield server.get_uri(name)
-    finally:
-        with psycopg.connect(server.get_uri(), autocommit=True) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def rows_of(url: str) -> dict[int, tuple[str, bool]]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime
 import logging
 import re
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -14,7 +12,7 @@ from sqlalchemy import text
 
 from examples.todos.db import Database
 from microapi.testing import TestClient
-from tests.helpers import ROOT, assert_problem
+from tests.helpers import assert_problem
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?\+00:00")
 
@@ -194,16 +192,3 @@ def test_other_database_errors_are_logged_500s_without_sql(
     assert record.exc_info is not None
     assert "unhandled exception in GET /api/todos" in record.getMessage()
     assert "request_id=" in record.getMessage()
-
-
-def test_without_sqlalchemy_importing_the_example_names_the_extra() -> None:
-    # A fresh interpreter: this one has imported the example (and SQLAlchemy) already.
-    code = "import sys; sys.modules['sqlalchemy'] = None; import examples.todos.wsgi"
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert out.returncode == 1
-    assert out.stderr.strip().splitlines()[-1] == (
-        "microapi.extras.MissingExtra: examples/todos needs the sqlalchemy package, "
-        'which is not installed: pip install "microapi-wsgi[db]"'
-    )
