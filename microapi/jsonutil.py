@@ -284,7 +284,26 @@ def _loads_stdlib(data: bytes) -> Any:
         and _too_deep(value)
     ):
         raise JSONDecodeError(f"nesting deeper than {MAX_DEPTH} levels")
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text) and not _is_unicode(value):
+        # NOTE: JSON lets "\ud800" stand alone (RFC 8259 8.2: behaviour
+        # unpredictable), but it is no character: UTF-8 cannot encode it, so a
+        # database driver, a log file or a JSON encoder would fail on it later,
+        # a 500 far from the cause.  A valid pair is one character, and fine.
+        raise JSONDecodeError("a \\u escape is a lone surrogate, not a character")
     return value
+
+
+# A \u escape of a surrogate code point (U+D800 to U+DFFF).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _is_unicode(value: Any) -> bool:
+    """Tell whether every string of a decoded *value*, keys too, is encodable text."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # PERF: below this many bytes the standard library's scanner is as fast:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCEPTED_BODY_TYPES",
+    "Flag",
     "ResponseDumpError",
     "SchemaLoader",
     "as_schema",
@@ -46,6 +47,32 @@ __all__ = [
     "load_body",
     "prepare_route",
 ]
+
+
+class Flag(fields.Boolean):
+    """A boolean field: JSON ``true``/``false``, or the strings ``"true"``/``"false"``.
+
+    marshmallow's ``Boolean`` also takes ``1``, ``0``, ``"yes"``, ``"on"``...,
+    which the OpenAPI document, where the field is a boolean, does not say;
+    ``Flag`` takes exactly a boolean, and the two strings that forms and
+    query strings carry for one::
+
+        class TodoIn(Schema):
+            done = Flag(load_default=False)
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(truthy={"true"}, falsy={"false"}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if not isinstance(value, str):
+            # NOTE: 1 == True, so 1 would be found in {True, ...}-like sets.
+            raise self.make_error("invalid")
+        result: bool = super()._deserialize(value, attr, data, **kwargs)
+        return result
+
 
 #: The media types a ``body=`` route accepts, as its 415 answer lists them.
 ACCEPTED_BODY_TYPES = (

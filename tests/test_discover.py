@@ -182,6 +182,45 @@ def test_config_holds_route_options(api: Api, client: TestClient, tmp_path: Path
     assert raw.json == {"raw": '{"a": 1}'}
 
 
+def test_a_method_function_has_its_own_options(
+    api: Api, client: TestClient, tmp_path: Path
+) -> None:
+    write(
+        tmp_path,
+        {
+            "todos/[id].py": """
+                from marshmallow import Schema, fields
+
+                class Patch(Schema):
+                    done = fields.Bool()
+
+                config = {
+                    "body_limit": 64,
+                    "responses": {503: "Down."},
+                    "PATCH": {"body": Patch, "body_limit": 32},
+                    "DELETE": {"status": 204},
+                }
+
+                def PATCH(req, res):
+                    return {"patched": req.body}
+
+                def DELETE(req, res):
+                    return res.end()
+            """
+        },
+    )
+    api.discover(tmp_path)
+    patch, delete = api.routes()
+    assert (patch.body_limit, delete.body_limit) == (32, 64)  # its own wins over the file's
+    assert patch.body is not None
+    assert delete.body is None  # a DELETE needs no body
+    assert (delete.status, dict(delete.responses)) == (204, {503: "Down."})
+    assert client.patch("/api/todos/1", json={"done": True}).json == {"patched": {"done": True}}
+    assert_problem(client.patch("/api/todos/1", json={"done": "maybe"}), 422)
+    assert client.delete("/api/todos/1").status_code == 204
+    api.close()
+
+
 def test_method_functions_are_routes(api: Api, client: TestClient, tmp_path: Path) -> None:
     write(
         tmp_path,
@@ -424,6 +463,20 @@ def test_a_file_next_to_its_folder_is_fine(api: Api, client: TestClient, tmp_pat
         ("methods = 'GET'\n" + ECHO, "methods must be a list"),
         ("methods = ['FETCH']\n" + ECHO, r"unknown methods \['FETCH'\]"),
         ("config = {'body_limit': -1}\n" + ECHO, "body_limit must be a non-negative int"),
+        ("config = {'GET': {}}\n" + ECHO, r"config\['GET'\] holds options for the GET function"),
+        (
+            "config = {'POST': {}}\ndef GET(req, res):\n    return {}\n",
+            r"config\['POST'\] holds options for the POST function, which the file",
+        ),
+        (
+            "config = {'GET': {'name': 'x'}}\ndef GET(req, res):\n    return {}\n",
+            r"unknown config\['GET'\] keys \['name'\]",
+        ),
+        (
+            "config = {'GET': 3}\ndef GET(req, res):\n    return {}\n",
+            r"config\['GET'\] must be a dict",
+        ),
+        ("config = {'responses': {99: 'x'}}\n" + ECHO, "responses= keys must be statuses"),
     ],
 )
 def test_bad_exports_name_the_file(api: Api, tmp_path: Path, source: str, message: str) -> None:

@@ -8,7 +8,16 @@ import pytest
 from openapi_spec_validator import validate as validate_spec
 
 from microapi import Api, HTTPError, Request, Res
-from microapi.securitydoc import Security, declare_security, operation_security, security_of
+from microapi.middleware import bearer_auth, csrf, rate_limit
+from microapi.securitydoc import (
+    Security,
+    declare_responses,
+    declare_security,
+    operation_responses,
+    operation_security,
+    responses_of,
+    security_of,
+)
 
 API_KEY = {"type": "apiKey", "in": "header", "name": "X-API-Key"}
 
@@ -126,3 +135,138 @@ def test_a_bound_method_cannot_carry_a_declaration() -> None:
 
     with pytest.raises(TypeError, match="wrap it in a function"):
         declare_security(Guard().check, Security(schemes={}, requirements=()))
+    with pytest.raises(TypeError, match="cannot declare the responses of"):
+        declare_responses(Guard().check, {401: "x"})
+
+
+# -- the statuses middleware answers ------------------------------------------------------
+
+
+def _statuses(api: Api, path: str, method: str) -> dict[str, str]:
+    responses = api.openapi()["paths"][path][method]["responses"]
+    return {status: response["description"] for status, response in responses.items()}
+
+
+def test_a_custom_middleware_declares_its_statuses() -> None:
+    def guard(req: Request, res: Res, next: Any) -> None:
+        api_key(req, res, next)
+
+    assert declare_responses(guard, {401: "No valid X-API-Key."}) is guard
+    api = Api()
+    api.middleware(guard, match="/private/:path*")
+
+    @api.route("/private/data", methods=["GET", "POST"])
+    def data(req: Request, res: Res) -> dict[str, int]:
+        return {}
+
+    @api.route("/public")
+    def public(req: Request, res: Res) -> dict[str, int]:
+        return {}
+
+    document = api.openapi()
+    validate_spec(document)
+    for method in ("get", "post"):
+        private = document["paths"]["/private/data"][method]["responses"]
+        assert private["401"]["description"] == "No valid X-API-Key."
+        assert "application/problem+json" in private["401"]["content"]
+    assert "401" not in document["paths"]["/public"]["get"]["responses"]
+
+
+def test_the_built_in_middleware_declare_what_they_answer() -> None:
+    api = Api(secret_key="k" * 32)
+    api.middleware(csrf())
+    api.middleware(rate_limit("5/minute", fail_open=False), match="/limited")
+    api.middleware(bearer_auth(), match="/me")
+
+    @api.route("/limited", methods=["GET", "POST"])
+    def limited(req: Request, res: Res) -> dict[str, int]:
+        return {}
+
+    @api.route("/me")
+    def me(req: Request, res: Res) -> dict[str, int]:
+        return {}
+
+    assert {"429", "503"} <= set(_statuses(api, "/limited", "get"))
+    assert "403" not in _statuses(api, "/limited", "get")  # csrf: safe methods unchecked
+    assert _statuses(api, "/limited", "post")["403"] == "CSRF token missing or invalid."
+    assert {"400", "401"} <= set(_statuses(api, "/me", "get"))
+    assert "429" not in _statuses(api, "/me", "get")
+    assert "503" not in _statuses(_failing_open(), "/limited", "get")
+
+
+def _failing_open() -> Api:
+    api = Api()
+    api.middleware(rate_limit("5/minute"))
+
+    @api.route("/limited")
+    def limited(req: Request, res: Res) -> dict[str, int]:
+        return {}
+
+    return api
+
+
+def test_the_route_has_the_last_word_and_the_success_status_stays() -> None:
+    def guard(req: Request, res: Res, next: Any) -> None:
+        next()
+
+    declare_responses(guard, {401: "the guard's", 201: "not the success", 409: "guard"})
+    api = Api()
+    api.middleware(guard)
+
+    @api.route("/things", methods=["POST"], status=201, responses={409: "Taken.", 303: "See."})
+    def create(req: Request, res: Res) -> dict[str, int]:
+        return {}
+
+    statuses = _statuses(api, "/things", "post")
+    assert statuses["201"] == "Created"
+    assert (statuses["409"], statuses["401"], statuses["303"]) == ("Taken.", "the guard's", "See.")
+    responses = api.openapi()["paths"]["/things"]["post"]["responses"]
+    assert "content" not in responses["303"]  # only errors are problem+json
+    assert next(iter(responses)) == "201"
+
+
+def test_responses_follow_the_middleware_order_and_skip_unchecked_methods() -> None:
+    def outer(req: Request, res: Res, next: Any) -> None:
+        next()
+
+    def inner(req: Request, res: Res, next: Any) -> None:
+        next()
+
+    declare_responses(outer, {401: "outer"}, unchecked=["get"])
+    declare_responses(inner, {401: "inner", 429: "inner"})
+    assert responses_of(outer, "GET") == {}
+    assert operation_responses([outer, inner], "GET") == {401: "inner", 429: "inner"}
+    assert operation_responses([outer, inner], "POST") == {401: "outer", 429: "inner"}
+    assert responses_of(api_key, "GET") == {}  # nothing declared on a plain function
+
+
+@pytest.mark.parametrize(
+    ("responses", "message"),
+    [
+        ({99: "x"}, "99 is not a status"),
+        ({True: "x"}, "True is not a status"),
+        ({"401": "x"}, "'401' is not a status"),
+        ({401: 3}, "the description of 401 must be a string"),
+    ],
+)
+def test_declared_statuses_are_checked(responses: Any, message: str) -> None:
+    def guard(req: Request, res: Res, next: Any) -> None:
+        next()
+
+    with pytest.raises(ValueError, match=message):
+        declare_responses(guard, responses)
+
+
+def test_route_responses_are_checked() -> None:
+    api = Api()
+
+    def handler(req: Request, res: Res) -> None:
+        return None
+
+    for responses, message in [
+        ([409], "responses= must be a dict"),
+        ({600: "x"}, "keys must be statuses"),
+        ({409: None}, r"responses\[409\] must be a description"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            api.add_route("/x", handler, responses=responses)

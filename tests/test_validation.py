@@ -24,7 +24,7 @@ from werkzeug.datastructures import MultiDict
 from microapi import Api, HTTPError, Request, Res, Router
 from microapi.testing import TestClient
 from microapi.types import Next
-from microapi.validation import ResponseDumpError, SchemaLoader, prepare_route
+from microapi.validation import Flag, ResponseDumpError, SchemaLoader, prepare_route
 
 from .helpers import assert_problem
 
@@ -944,3 +944,43 @@ def test_a_route_without_options_gets_no_step(api: Api) -> None:
     api.add_route("/plain", _echo_body)
     (route,) = api.routes()
     assert prepare_route(route) is None
+
+
+# -- Flag ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "loaded"), [(True, True), (False, False), ("true", True), ("false", False)]
+)
+def test_flag_takes_a_boolean_or_its_form_spelling(value: Any, loaded: bool) -> None:
+    class Done(Schema):
+        done = Flag()
+
+    assert Done().load({"done": value}) == {"done": loaded}
+
+
+@pytest.mark.parametrize("value", [0, 1, 1.0, "1", "yes", "on", "True", None, [], {}])
+def test_flag_refuses_what_is_not_a_boolean(value: Any) -> None:
+    class Done(Schema):
+        done = Flag(allow_none=False)
+
+    with pytest.raises(ValidationError) as info:
+        Done().load({"done": value})
+    assert "done" in info.value.messages_dict
+
+
+def test_flag_is_a_boolean_in_the_openapi_document() -> None:
+    class Done(Schema):
+        done = Flag(load_default=False)
+
+    api = Api()
+
+    @api.route("/done", methods=["POST"], body=Done)
+    def done(req: Request, res: Res) -> dict[str, Any]:
+        return req.body
+
+    schema = api.openapi()["components"]["schemas"]["Done"]
+    assert schema["properties"]["done"] == {"type": "boolean", "default": False}
+    client = TestClient(api)
+    assert client.post("/done", data={"done": "true"}).json == {"done": True}
+    assert_problem(client.post("/done", json={"done": 1}), 422)

@@ -25,6 +25,7 @@ from marshmallow import Schema, fields, validate
 from microapi import Api, HTTPError, Request, Res
 from microapi.jsonutil import dumps
 from microapi.proxy import forward
+from microapi.validation import Flag
 
 api = Api()
 log = logging.getLogger("examples.proxy")
@@ -83,19 +84,14 @@ class WeatherQuery(Schema):
 
 
 class ChatIn(Schema):
-    """``prompt`` (required), and ``stream``: a JSON boolean, default ``false``."""
+    """``prompt`` (required), and ``stream``: a boolean, default ``false``."""
 
     prompt = fields.Str(
         required=True,
         validate=text(32 * 1024, NON_EMPTY["required"]),
         error_messages=NON_EMPTY,
     )
-    stream = fields.Bool(
-        load_default=False,
-        truthy={True},
-        falsy={False},
-        error_messages={"invalid": "must be true or false"},
-    )
+    stream = Flag(load_default=False, error_messages={"invalid": "must be true or false"})
 
 
 @api.route("/api/weather", query=WeatherQuery, responses=UPSTREAM_RESPONSES)

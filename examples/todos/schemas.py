@@ -9,14 +9,13 @@ text both databases can store.
 
 from __future__ import annotations
 
-from typing import Any
-
 from marshmallow import Schema, ValidationError, fields, validate
+
+from microapi.validation import Flag
 
 from .db import TITLE_LENGTH
 
 __all__ = [
-    "Flag",
     "TodoCreate",
     "TodoList",
     "TodoOut",
@@ -31,27 +30,6 @@ MAX_LIMIT = 100
 #: The largest offset: the largest integer SQLite and PostgreSQL bind
 #: (a larger one would be a driver error, a 500, rather than a 422).
 MAX_OFFSET = 2**63 - 1
-
-
-class Flag(fields.Boolean):
-    """A boolean: JSON ``true``/``false``, or the strings ``"true"``/``"false"``.
-
-    marshmallow's ``Boolean`` also takes ``1``, ``"yes"``, ``"on"``...;
-    accepting exactly what the OpenAPI document says (a boolean) keeps
-    clients honest.  The strings are what forms and query strings carry.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(truthy={"true"}, falsy={"false"}, **kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
-        if isinstance(value, bool):
-            return value
-        if not isinstance(value, str):
-            # NOTE: 1 == True, so 1 would be found in {"true", True}-like sets.
-            raise self.make_error("invalid")
-        result: bool = super()._deserialize(value, attr, data, **kwargs)
-        return result
 
 
 def storable(value: str) -> None:

@@ -177,17 +177,14 @@ CREDENTIALS = {"email": "ada@example.com", "password": PASSWORD}
         ("email", "İ" * 125 + "@example.com"),  # 137, but 262 once lowercased
         ("email", "a" * 500_000 + "@example.com"),
         ("email", "ada\x00@example.com"),
-        ("email", "\ud800@example.com"),
         ("email", "ada@example.com\n"),
         ("email", 42),
         ("email", ["ada@example.com"]),
         ("email", {"address": "ada@example.com"}),
         ("email", None),
         ("name", "Ada\x00"),
-        ("name", "\udfff"),
         ("name", "x" * 101),
         ("name", 7),
-        ("password", "\ud800" * 8),
         ("password", "correct horse\x00"),
         ("password", "x" * 129),
         ("password", 12345678),
@@ -203,10 +200,27 @@ def test_hostile_registrations_are_422_and_store_nothing(
 
 
 @pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/register", {**REGISTRATION, "email": "\ud800@example.com"}),
+        ("/api/register", {**REGISTRATION, "name": "\udfff"}),
+        ("/api/register", {**REGISTRATION, "password": "\ud800" * 8}),
+        ("/api/login", {"email": "ada@example.com", "password": "\ud800" * 8}),
+        ("/api/session/login", {"email": "\ud800@example.com", "password": PASSWORD}),
+    ],
+)
+def test_lone_surrogates_are_400_before_any_schema(
+    client: TestClient, users: Users, path: str, body: dict[str, Any]
+) -> None:
+    # microapi's JSON parser refuses them: no driver and no hash function sees one.
+    assert "lone surrogate" in assert_problem(client.post(path, json=body), 400)["detail"]
+    with users.database.transaction() as connection:
+        assert connection.execute(select(users_table.c.id)).all() == []
+
+
+@pytest.mark.parametrize(
     "body",
     [
-        {"email": "\ud800@example.com", "password": PASSWORD},
-        {"email": "ada@example.com", "password": "\ud800" * 8},
         {"email": "ada@example.com", "password": "x" * 129},
         {"email": "İ" * 125 + "@example.com", "password": PASSWORD},
         {"email": ["ada@example.com"], "password": PASSWORD},
@@ -223,7 +237,7 @@ def test_hostile_renames_are_422_and_change_nothing(client: TestClient) -> None:
     client.post("/api/register", json=REGISTRATION)
     session = client.post("/api/session/login", json=CREDENTIALS)
     csrf = {"X-CSRF-Token": session.json["csrf_token"]}
-    for name in ("Ada\x00", "\ud800", "", "x" * 101, 3):
+    for name in ("Ada\x00", "", "x" * 101, 3):
         response = client.patch("/api/session/me", json={"name": name}, headers=csrf)
         assert "name" in assert_problem(response, 422)["errors"]
     assert client.get("/api/session").json["user"]["name"] == "Ada"

@@ -19,8 +19,9 @@ FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-dat
 # Deliberately loose: one "@", no spaces, a dot in the domain.  Whether the
 # address works is only known by writing to it.  Alike in Python and in
 # ECMA-262 (the OpenAPI document's dialect); trimmed only after it is checked.
-# The end is "(?![\s\S])", nothing after: Python's "$" also matches before a final newline.
-EMAIL = r"[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+(?![\s\S])"
+# "^": ECMA-262 searches, Python matches from the start; the end is
+# "(?![\s\S])", nothing after: Python's "$" also matches before a final newline.
+EMAIL = r"^[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+(?![\s\S])"
 
 
 class Message(TextSchema):
@@ -38,7 +39,14 @@ class Message(TextSchema):
 
 #: The Next.js ``export const config``: route options for this file, and
 #: POST's body (a form or JSON), checked before it runs.
-config = {"body_limit": 16 * 1024, "POST": {"body": Message}}
+config = {
+    "body_limit": 16 * 1024,
+    "POST": {
+        "body": Message,
+        "status": 201,
+        "responses": {303: "Sent from a form: back to the page, with ?sent=1."},
+    },
+}
 
 PAGE = """<!doctype html>
 <html lang="en"><meta charset="utf-8"><title>Contact</title>

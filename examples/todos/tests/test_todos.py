@@ -110,7 +110,6 @@ def test_an_empty_list(client: TestClient) -> None:
         ({"title": None}, "title"),
         ({"title": ["a"]}, "title"),
         ({"title": "nul \x00 byte"}, "title"),
-        ({"title": "lone \ud800 surrogate"}, "title"),
         ({}, "title"),
         ({"title": "ok", "done": "yes"}, "done"),
         ({"title": "ok", "done": 1}, "done"),
@@ -121,6 +120,16 @@ def test_an_empty_list(client: TestClient) -> None:
 def test_invalid_bodies_are_422(client: TestClient, body: dict[str, Any], field: str) -> None:
     problem = assert_problem(client.post("/api/todos", json=body), 422)
     assert list(problem["errors"]) == [field]
+    assert client.get("/api/todos").json["total"] == 0
+
+
+def test_a_lone_surrogate_is_refused_before_the_schema(client: TestClient) -> None:
+    # microapi's JSON parser refuses it (400): no database driver sees it.
+    raw = b'{"title": "lone \\ud800 surrogate"}'
+    problem = assert_problem(
+        client.post("/api/todos", data=raw, content_type="application/json"), 400
+    )
+    assert "lone surrogate" in problem["detail"]
     assert client.get("/api/todos").json["total"] == 0
 
 

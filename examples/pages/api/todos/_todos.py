@@ -5,9 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from marshmallow import fields
-
 from microapi import HTTPError
+from microapi.validation import Flag
 
 from .._lib.text import Text, TextSchema
 
@@ -34,7 +33,7 @@ class TodoIn(TextSchema):
     """A new todo: ``title``, and ``done`` (default ``false``)."""
 
     title = Text(MAX_TITLE, message="required: a non-empty string", required=True)
-    done = fields.Bool(load_default=False, error_messages={"invalid": "must be true or false"})
+    done = Flag(load_default=False, error_messages={"invalid": "must be true or false"})
 
 
 #: A change to a todo: the same fields, each optional (``PATCH``).
