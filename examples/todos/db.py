@@ -43,6 +43,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.engine import URL, Connection, make_url
@@ -344,14 +345,30 @@ class Database:
         return engine
 
     def _create_tables(self, engine: Engine) -> None:
-        # Every worker runs this on its first request, possibly at the same
-        # moment: serialize them so that one creates and the others see it.
+        # Every worker runs this on its first request.  Look first, in a read
+        # transaction: a worker started while another process holds the write
+        # lock (a long write, a migration) must still serve reads.
         with engine.connect() as connection:
+            with connection.begin():
+                inspector = inspect(connection)
+                if all(
+                    inspector.has_table(table.name, schema=table.schema)
+                    for table in self.metadata.sorted_tables
+                ):
+                    return
+            # Workers starting together may all get here: serialize them so
+            # that one creates and the others see it.
             connection.execution_options(write=True)  # SQLite: BEGIN IMMEDIATE
             with connection.begin():
                 if connection.dialect.name == "postgresql":
                     connection.execute(select(func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
                 self.metadata.create_all(connection)
+
+
+def _describe(error: BaseException) -> str:
+    """The error's type and the first line of its message, for one log line."""
+    message = str(error).strip().partition("\n")[0]
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def answer_unavailable(api: Api, log: logging.Logger) -> None:
@@ -375,7 +392,7 @@ def answer_unavailable(api: Api, log: logging.Logger) -> None:
             req.method,
             req.path,
             req.id,
-            type(getattr(exc, "orig", None) or exc).__name__,  # the driver's error
+            _describe(getattr(exc, "orig", None) or exc),  # the driver's error
             extra={"request_id": req.id},
         )
         status, problem, headers = to_problem(

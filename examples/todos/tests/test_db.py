@@ -136,6 +136,31 @@ def test_a_database_locked_at_first_use_is_503_then_recovers(
     assert client.post("/api/todos", json={"title": "t"}).status_code == 201
 
 
+def test_a_worker_starting_while_the_lock_is_held_serves_reads(
+    sqlite_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    TestClient(create_api(sqlite_db)).post("/api/todos", json={"title": "before"})
+    # Another worker (its own engine) starts while a writer holds the lock.
+    worker = Database(sqlite_db.url, busy_timeout=0.1)
+    path = sqlite_db.url.database
+    assert path is not None
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        client = TestClient(create_api(worker))
+        with caplog.at_level(logging.WARNING):
+            assert client.get("/api/todos").json["total"] == 1
+            assert_unavailable(client.post("/api/todos", json={"title": "during"}))
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+        worker.dispose()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "examples.todos"]
+    assert len(warnings) == 1
+    # The driver's error and its message: what an operator needs to tell causes apart.
+    assert warnings[0].endswith("]: OperationalError: database is locked")
+
+
 def test_an_unreachable_postgresql_is_503() -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
