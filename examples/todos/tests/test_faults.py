@@ -43,6 +43,8 @@ SLOW_CASES = [
 ]
 
 
+#: New connections a worker's death may reset, by server (see the kill test).
+LATE_RESETS = {"gunicorn": 0, "granian": 2}
 #: What each server logs when a worker was killed.
 REPLACED = {
     "gunicorn": lambda pid: f"Worker (pid:{pid}) was sent SIGKILL!",
@@ -82,6 +84,7 @@ def test_a_killed_worker_is_replaced_and_no_acknowledged_write_is_lost(
             try:
                 stopped_at = time.monotonic()
                 victim_ports = connection_ports(victim, server.port)
+                open_ports = set().union(*(connection_ports(pid, server.port) for pid in before))
                 on_victim = [client for client in load.clients if client.port in victim_ports]
                 in_flight = sum(client.busy for client in on_victim)
                 # Those waiting for an answer, or that will send again, fail once.
@@ -114,7 +117,14 @@ def test_a_killed_worker_is_replaced_and_no_acknowledged_write_is_lost(
     assert len(victim_ports) >= 2
     assert len(on_victim) == len(victim_ports)  # all of them were the clients'
     assert all(failure.at >= stopped_at for failure in failures)
-    assert sorted(failure.port for failure in failures) == doomed, failures
+    # NOTE: on granian, a client's new connection made while a worker dies
+    # (the reconnect of a client it dropped, say) is sometimes reset once: seen
+    # under CPU load on 2 cores, up to 2 per run, never on gunicorn.
+    late = [failure for failure in failures if failure.port not in open_ports]
+    assert len(late) <= LATE_RESETS[server_name], late
+    assert {failure.error for failure in late} <= {"ConnectionResetError"}
+    kept = sorted(failure.port for failure in failures if failure.port in open_ports)
+    assert kept == doomed, failures
     assert {failure.error for failure in failures} <= {
         "RemoteDisconnected",  # closed before the answer
         "ConnectionResetError",
