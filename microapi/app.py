@@ -31,8 +31,9 @@ from .chain import EventLoops, Layer, check_shape, compose
 from .errors import PROBLEM_CONTENT_TYPE, HTTPError, to_problem
 from .handling import ErrorHandling, _loggable
 from .jsonutil import dumps
+from .protocol import HTTP_TOKEN, STANDARD_METHODS
 from .request import DEFAULT_BODY_LIMIT, Request, decode_wsgi
-from .response import HTTP_TOKEN, Res
+from .response import Res
 from .routing import MiddlewareSpec, Route, Scope
 from .routing.scope import can_match
 from .routing.table import NOT_FOUND, Entry, Miss, RouteTable
@@ -46,17 +47,55 @@ request_log = logging.getLogger("microapi.request")
 _REQUEST_INIT = Request.__init__
 _new = object.__new__
 
-# Methods known to be HTTP tokens, so that a 404 need not check the method.
-_STANDARD_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}
-)
-_UPPERCASE = {method: method for method in _STANDARD_METHODS}
+_UPPERCASE = {method: method for method in STANDARD_METHODS}
 # What a URI query may hold unquoted besides letters, digits and "-._~"
 # (RFC 3986), and "%" (a "%" that starts no escape is quoted afterwards).
 _QUERY_SAFE = "!$&'()*+,;=:@/?%"
 _BARE_PERCENT = re.compile("%(?![0-9A-Fa-f]{2})")
 # The 400 for a Host not in trusted_hosts.
 _UNTRUSTED_HOST = HTTPError(400, "the Host header is not trusted")
+# What werkzeug's host check lets through as a name (its _host_re, without the
+# IPv6 form: it cuts a listed name at its first ":", so "[::1]" cannot match).
+_HOST_NAME = re.compile("[a-z0-9.-]+", re.IGNORECASE)
+
+
+def _trusted_hosts(hosts: Iterable[str] | None) -> list[str] | None:
+    """*hosts* as a list, refusing what werkzeug's check would mishandle.
+
+    NOTE: each refusal is a mistake werkzeug would turn into a surprise at
+    request time: an empty list accepts every host (its "no list"), an entry
+    that IDNA cannot encode (``"a..b"``, a 64-character label) makes every
+    request a 500, and an entry no ``Host`` can ever match (``"*"``,
+    ``"*.example.com"``, ``"[::1]"``, ``"."``, which trusts every name ending
+    in a dot) silently refuses or over-trusts.
+    """
+    if hosts is None:
+        return None
+    if isinstance(hosts, str):
+        raise TypeError(f"trusted_hosts takes a list of host names, not the str {hosts!r}")
+    listed = list(hosts)
+    if not listed:
+        raise ValueError(
+            "trusted_hosts is empty, which werkzeug reads as 'any host': pass None to "
+            "accept every host, or list at least one"
+        )
+    for host in listed:
+        if not isinstance(host, str):
+            raise TypeError(f"trusted_hosts: a host must be a str, not {type(host).__name__}")
+        # werkzeug ignores the port; one that is not digits is a mistake
+        # ("https://example.com" would trust the name "https").
+        name, colon, port = host.removeprefix(".").partition(":")
+        try:
+            encoded = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            encoded = ""
+        if not _HOST_NAME.fullmatch(encoded) or (colon and not (port.isascii() and port.isdigit())):
+            raise ValueError(
+                f"trusted_hosts: {host!r} is not a host name that a Host header can match "
+                '(a name, or ".example.com" for it and its subdomains; no wildcards, '
+                "no IPv6 literals)"
+            )
+    return listed
 
 
 class Api(Scope, ErrorHandling):
@@ -98,6 +137,8 @@ class Api(Scope, ErrorHandling):
     :param trusted_hosts: the ``Host`` values to accept (werkzeug's syntax:
         ``"example.com"``, ``".example.com"`` for subdomains too); any other
         host gets a 400 before routing.  ``None`` accepts every host.
+    :raises ValueError: for an empty *trusted_hosts*, or an entry no ``Host``
+        can match (``"*"``, ``"[::1]"``, ``"a..b"``).
 
     .. versionadded:: 0.1
         ``title``, ``version``, ``docs``, ``secret_key``, ``signing_key``,
@@ -140,7 +181,7 @@ class Api(Scope, ErrorHandling):
         #: Seconds a session cookie stays valid after it was last written.
         self.session_max_age = session_max_age
         #: The accepted ``Host`` values, or ``None`` for any.
-        self.trusted_hosts = None if trusted_hosts is None else list(trusted_hosts)
+        self.trusted_hosts = _trusted_hosts(trusted_hosts)
         self._table = RouteTable()
         self._static_routes = self._table.static
         self._routes: list[Route] = []
@@ -445,13 +486,18 @@ class Api(Scope, ErrorHandling):
         # Before routing and middleware: an untrusted Host gets a bare 400.
         req.trusted_hosts = self.trusted_hosts
         try:
-            req.host  # noqa: B018 - werkzeug checks it against trusted_hosts
+            # NOTE: werkzeug passes a request that names no host at all (no
+            # Host header, and a server address without a port: a Unix
+            # socket) as host "" without checking it; it is not for a
+            # trusted host either.
+            if req.host:
+                return True
         except SecurityError:
-            # NOTE: a fixed detail: werkzeug's repeats the attacker's Host
-            # (up to the server's header limit) in the body.
-            self._render_problem(req, res, _UNTRUSTED_HOST)
-            return False
-        return True
+            pass
+        # NOTE: a fixed detail: werkzeug's repeats the attacker's Host (up to
+        # the server's header limit) in the body.
+        self._render_problem(req, res, _UNTRUSTED_HOST)
+        return False
 
     def _save_session(self, req: Request, res: Res) -> None:
         # NOTE: imported here: ~1 ms at start-up, for apps that use sessions.
@@ -483,8 +529,9 @@ class Api(Scope, ErrorHandling):
     def _answer_not_found(self, req: Request, res: Res) -> None:
         # PERF: with no middleware and no error handler for it, a plain 404
         # is the problem body rendered once, not an exception raised and
-        # rendered (-3 µs per 404); anything else goes the usual way.
-        if req._miss is NOT_FOUND and req.method in _STANDARD_METHODS:
+        # rendered (-3 µs per 404); anything else goes the usual way.  A
+        # standard method is a token: that 404 need not check the method.
+        if req._miss is NOT_FOUND and req.method in STANDARD_METHODS:
             res._status = 404
             res._body = self._not_found_body
             res._content_type = PROBLEM_CONTENT_TYPE

@@ -37,14 +37,12 @@ from typing import Any
 from . import __version__
 from .app import Api
 from .appload import LoadError, discover_app, load, load_app, require_api, wsgi_app
+from .protocol import ROUTE_METHODS
 from .routing import Route
 from .servers import ACCESS_LOG_FORMAT, SERVERS, ServeOptions, ServerUnavailable, serve
 from .types import WSGIApp
 
 __all__ = ["ACCESS_LOG_FORMAT", "load_app", "main"]
-
-# The order methods are listed in, rather than alphabetical.
-_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class _CliError(Exception):
@@ -228,7 +226,7 @@ def _relative(file: str) -> str:
 
 
 def _method_key(method: str) -> tuple[int, str]:
-    return (_METHOD_ORDER.index(method) if method in _METHOD_ORDER else len(_METHOD_ORDER), method)
+    return (ROUTE_METHODS.index(method) if method in ROUTE_METHODS else len(ROUTE_METHODS), method)
 
 
 def _openapi(args: argparse.Namespace) -> int:

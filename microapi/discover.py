@@ -80,6 +80,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .protocol import ROUTE_METHODS
 from .routing import Router, Scope, compile_path
 from .types import Handler, Middleware
 
@@ -89,7 +90,7 @@ __all__ = ["CONFIG_KEYS", "HANDLER_METHODS", "METHOD_EXPORTS", "discover"]
 HANDLER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 #: Method functions a module may export (App Router style), in the order
 #: their routes are registered.
-METHOD_EXPORTS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+METHOD_EXPORTS = ROUTE_METHODS
 #: Keys a module's ``config`` may hold: the route options of ``add_route``.
 CONFIG_KEYS = frozenset(
     {"name", "body", "query", "response", "body_limit", "body_parser", "status", "responses"}

@@ -84,6 +84,7 @@ from werkzeug.routing import (
 from werkzeug.routing.converters import NumberConverter
 
 from .errors import PROBLEM_CONTENT_TYPE
+from .protocol import BODILESS_METHODS
 from .routing.syntax import parse_rule
 from .securitydoc import operation_responses, operation_security
 
@@ -142,7 +143,6 @@ _ERRORS = {
 }
 
 # Methods that carry a body for microapi.validation, and those that usually do.
-_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _ORDER = ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH")
 _NameResolver = Callable[[type[Schema]], str]
@@ -304,7 +304,7 @@ def _operation(
     tags = list(route.tags) or _first_segment(route.path)
     if tags:
         operation["tags"] = tags
-    loads_body = route.body is not None and method not in _BODILESS
+    loads_body = route.body is not None and method not in BODILESS_METHODS
     reads_body = loads_body or method in _BODY_METHODS
     if route.query is not None:
         operation["parameters"] = [{"in": "query", "schema": route.query}]

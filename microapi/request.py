@@ -30,6 +30,8 @@ from werkzeug.wsgi import LimitedStream
 
 from .bodies import StrictFormDataParser, parse_body
 from .reqattrs import HeadersAttribute, QueryAttribute, StateAttribute, parse_args, server_address
+from .security import CSRF_SESSION_KEY as CSRF_SESSION_KEY
+from .security import session_csrf_token
 
 if TYPE_CHECKING:
     from .app import Api
@@ -46,9 +48,6 @@ DEFAULT_BODY_LIMIT = 1024 * 1024
 
 #: The 400's detail when reading the body fails (a broken connection or framing).
 UNREADABLE_BODY = "the request body could not be read: the connection or its framing broke"
-
-#: The session key holding the CSRF secret that ``req.csrf_token`` signs.
-CSRF_SESSION_KEY = "_csrf"
 
 
 class _lazy(Generic[T]):
@@ -271,15 +270,9 @@ class Request(_WerkzeugRequest):
 
         :raises RuntimeError: when the app has no secret key.
         """
-        # NOTE: lazy like the session: only apps using CSRF tokens need it.
-        from .security import csrf_token_for, new_csrf_secret
-
-        assert self.api is not None  # the session needed it
         session = self.session
-        secret = session.get(CSRF_SESSION_KEY)
-        if not isinstance(secret, str):
-            secret = session[CSRF_SESSION_KEY] = new_csrf_secret()
-        return csrf_token_for(self.api.keys, secret)
+        assert self.api is not None  # the session needed it
+        return session_csrf_token(self.api.keys, session)
 
     @_lazy
     def id(self) -> str:

@@ -26,6 +26,7 @@ from werkzeug.utils import send_file, send_from_directory
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .jsonutil import dumps
+from .protocol import HTTP_TOKEN
 
 if TYPE_CHECKING:
     from .request import Request
@@ -38,7 +39,6 @@ STATUS_LINES = {
 }
 
 #: An RFC 9110 token: what header names and methods are made of.
-HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Headers that describe a body; an error response replaces the body, so
 # they go (Location too, outside redirects).
 _BODY_HEADERS = frozenset(

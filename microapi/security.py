@@ -18,7 +18,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 from itsdangerous import BadData, BadSignature, URLSafeSerializer, URLSafeTimedSerializer
@@ -34,6 +34,7 @@ __all__ = [
     "is_canonical",
     "load_keys",
     "new_csrf_secret",
+    "session_csrf_token",
 ]
 
 #: The environment variable read when ``Api(secret_key=...)`` is not given.
@@ -43,6 +44,8 @@ SECRET_KEY_ENV = "MICROAPI_SECRET_KEY"
 TOKEN_SALT = "microapi.tokens"
 SESSION_SALT = "microapi.session"
 CSRF_SALT = "microapi.csrf"
+#: The session key holding the CSRF secret that ``req.csrf_token`` signs.
+CSRF_SESSION_KEY = "_csrf"
 
 # How many CSRF tokens a Keys, and verified bearer tokens a Tokens, remember
 # (a few hundred bytes each).
@@ -247,6 +250,21 @@ class Tokens:
                 self._verified.clear()  # PERF: simpler than an LRU, as good here
             self._verified[token] = (dict(payload), expires)
         return payload
+
+
+def session_csrf_token(keys: Keys, session: MutableMapping[str, Any]) -> str:
+    """The CSRF token of *session*, starting its secret if it has none.
+
+    The one place that reads (or starts) the secret under
+    :data:`CSRF_SESSION_KEY`: ``req.csrf_token`` and the :func:`~microapi.middleware.csrf`
+    middleware's cookie both call it.
+
+    :raises RuntimeError: when the app has no secret key.
+    """
+    secret = session.get(CSRF_SESSION_KEY)
+    if not isinstance(secret, str):
+        secret = session[CSRF_SESSION_KEY] = new_csrf_secret()
+    return csrf_token_for(keys, secret)
 
 
 def new_csrf_secret() -> str:

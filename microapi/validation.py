@@ -30,6 +30,7 @@ from werkzeug.datastructures import MultiDict
 from .bodies import FORM_MIMETYPES, is_json, load_json
 from .errors import HTTPError
 from .flatload import flat_loader
+from .protocol import BODILESS_METHODS
 
 if TYPE_CHECKING:
     from .request import Request
@@ -86,7 +87,6 @@ ACCEPTED_BODY_TYPES = (
 _URLENCODED = "application/x-www-form-urlencoded"
 
 # Methods whose body body= does not load: it has no meaning for them.
-_BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Fields that take every value of a repeated form field or query parameter.
 _LIST_FIELDS = (fields.List, fields.Tuple)
@@ -311,7 +311,7 @@ def prepare_route(route: Route) -> Target | None:
         def load_request_body(req: Request, res: Res) -> None:
             # NOTE: a GET or HEAD body has no meaning (RFC 9110), so a route
             # that serves GET and POST with one handler validates POSTs only.
-            if req.method not in _BODILESS_METHODS:
+            if req.method not in BODILESS_METHODS:
                 req.__dict__["body"] = load_body(req, body)
 
         steps.append(load_request_body)
@@ -350,7 +350,7 @@ def _run_all(
     def run(req: Request, res: Res) -> None:
         if query is not None:
             req.__dict__["query"] = query.load(query.from_multidict(req.args))
-        if body is not None and req.method not in _BODILESS_METHODS:
+        if body is not None and req.method not in BODILESS_METHODS:
             req.__dict__["body"] = load_body(req, body)
         if schema is not None:
             res.__dict__["json"] = _dumping_json(res, schema, route)

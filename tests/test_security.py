@@ -18,6 +18,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from microapi import Api, Request, Res
 from microapi.middleware import bearer_auth, csrf
 from microapi.security import (
+    CSRF_SESSION_KEY,
     SESSION_SALT,
     TOKEN_SALT,
     ExpiredToken,
@@ -27,6 +28,7 @@ from microapi.security import (
     csrf_token_matches,
     load_keys,
     new_csrf_secret,
+    session_csrf_token,
 )
 from microapi.testing import TestClient
 from tests.helpers import assert_problem, other_spelling, serving
@@ -286,6 +288,19 @@ def test_signing_key_must_be_one_of_the_keys() -> None:
 
 
 # -- CSRF tokens ------------------------------------------------------------------------
+
+
+def test_a_session_csrf_token_starts_its_secret_once() -> None:
+    keys = Keys("k")
+    session: dict[str, object] = {}
+    token = session_csrf_token(keys, session)
+    secret = session[CSRF_SESSION_KEY]
+    assert isinstance(secret, str)
+    assert csrf_token_matches(keys, token, secret)
+    assert session_csrf_token(keys, session) == token  # the same secret kept
+    session[CSRF_SESSION_KEY] = 42  # not a secret: a new one replaces it
+    assert session_csrf_token(keys, session) != token
+    assert isinstance(session[CSRF_SESSION_KEY], str)
 
 
 def test_csrf_tokens_name_their_secret() -> None:

@@ -26,8 +26,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import HTTPError
+from ..protocol import HTTP_TOKEN
 from ..request import Request
-from ..response import HTTP_TOKEN, Res
+from ..response import Res
 from ..types import Middleware, Next
 
 __all__ = ["DEFAULT_METHODS", "cors"]

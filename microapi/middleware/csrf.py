@@ -29,15 +29,14 @@ for scripts to echo; HTML forms put ``req.csrf_token`` in a hidden field::
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..bodies import FORM_MIMETYPES
 from ..errors import HTTPError
-from ..request import CSRF_SESSION_KEY
-from ..security import csrf_token_for, csrf_token_matches, new_csrf_secret
+from ..protocol import HTTP_TOKEN, SAFE_METHODS
+from ..security import CSRF_SESSION_KEY, csrf_token_matches, session_csrf_token
 from ..securitydoc import Security, declare_responses, declare_security
 from ..sessions import cookie_values
 
@@ -51,13 +50,11 @@ if TYPE_CHECKING:
 __all__ = ["SAFE_METHODS", "csrf"]
 
 #: Methods that must not change state, so are never checked (RFC 9110 §9.2.1).
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 # What a page on another site can make a browser send without a CORS
 # preflight (the "simple" content types; "" for a body without one).
 _SIMPLE_MIMETYPES = frozenset({*FORM_MIMETYPES, "text/plain", ""})
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
 
@@ -119,7 +116,7 @@ def csrf(
         ("header_name", header_name),
         ("field_name", field_name),
     ):
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        if not isinstance(name, str) or not HTTP_TOKEN.fullmatch(name):
             raise ValueError(f"csrf({what}={name!r}): must be a non-empty token")
     trusted = _trusted(trusted_origins)
 
@@ -196,15 +193,11 @@ def csrf(
     def keep_cookie(req: Request, res: Res) -> None:
         # Set the readable cookie to this session's token, unless the
         # client already has it; the dispatcher saves the session after.
-        session = req.session
-        secret = session.get(CSRF_SESSION_KEY)
-        if not isinstance(secret, str):
-            secret = session[CSRF_SESSION_KEY] = new_csrf_secret()
         api = req.api
         assert api is not None
         # NOTE: computed again rather than req.csrf_token, which may be
         # stale if the handler changed the secret (a new one at login).
-        token = req.__dict__["csrf_token"] = csrf_token_for(api.keys, secret)
+        token = req.__dict__["csrf_token"] = session_csrf_token(api.keys, req.session)
         if cookie_values(req, cookie_name)[:1] != [token]:
             res.cookie(cookie_name, token, max_age=api.session_max_age, httponly=False)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from ..protocol import HTTP_METHODS
 from ..types import Handler, Middleware
 from .matchers import Matcher, compile_matcher, join_paths
 from .syntax import PathSpec, compile_path
@@ -28,9 +29,6 @@ __all__ = [
     "describe",
 ]
 
-#: Methods a route may declare.  ``HEAD`` and ``OPTIONS`` are answered
-#: automatically but may be declared to take them over.
-HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 H = TypeVar("H", bound=Handler)
 M = TypeVar("M", bound=Middleware)
