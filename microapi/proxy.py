@@ -228,7 +228,9 @@ def forward(
         shared one (:func:`get_pool`) by default.
     :raises HTTPError: 504 when the upstream does not connect or answer
         within *timeout*, 502 when it cannot be reached or its answer is
-        broken.  The detail never names the upstream.
+        broken (its head, or its body from the first byte: the response
+        starts once the body's first bytes have arrived).  The detail never
+        names the upstream.
     :raises ValueError: for a URL that is not absolute http(s), a
         hop-by-hop name in *forward_headers* or *response_headers*, or a
         header value with a newline; the message never shows the value.
@@ -284,19 +286,7 @@ def forward(
             timeout=timeout,
         )
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        # NOTE: urllib3's messages name the host (and, in URLs, the query
-        # with its key): log the class only, and raise without the cause.
-        status = 504 if _is_timeout(exc) else 502
-        log.warning(
-            "upstream %s (%s) in %s",
-            "timed out" if status == 504 else "unavailable",
-            type(exc).__name__,
-            where,
-            extra={"request_id": req.id},
-        )
-        if status == 504:
-            raise HTTPError(504, "the upstream service did not answer in time") from None
-        raise HTTPError(502, "the upstream service is unavailable") from None
+        raise _failed(exc, "unavailable", where, req.id) from None
     try:
         return _respond(res, response, passed, where, req.id)
     except BaseException:
@@ -408,6 +398,25 @@ def _is_timeout(exc: BaseException) -> bool:
     return any(isinstance(arg, TimeoutError) for arg in exc.args)
 
 
+def _failed(exc: BaseException, what: str, where: str, rid: str) -> HTTPError:
+    """Log an upstream failure in one line; the 504 or 502 that answers it."""
+    # NOTE: urllib3's messages name the host (and, in URLs, the query with
+    # its key): log the class only; callers raise without the cause.
+    timed_out = _is_timeout(exc)
+    log.warning(
+        "upstream %s (%s) in %s",
+        "timed out" if timed_out else what,
+        type(exc).__name__,
+        where,
+        extra={"request_id": rid},
+    )
+    if timed_out:
+        return HTTPError(504, "the upstream service did not answer in time")
+    if what == "unavailable":
+        return HTTPError(502, "the upstream service is unavailable")
+    return HTTPError(502, "the upstream service sent an invalid response")
+
+
 def _where(req: Request) -> str:
     route = req.route.name if req.route is not None else None
     return f"{req.method} {req.path} (route {route}) [request_id={req.id}]"
@@ -420,6 +429,16 @@ def _respond(
     if not 200 <= status <= 599:
         log.warning("upstream sent status %d in %s", status, where, extra={"request_id": rid})
         raise HTTPError(502, "the upstream service sent an invalid response")
+    import urllib3  # NOTE: optional; present once a request was sent
+
+    try:
+        # The body's first piece is read before the response starts: a body
+        # broken from its first byte (bad framing) is then a 502.  Once the
+        # response has started, a server can only close the connection; and
+        # from inside the body, before any byte, it would answer 500.
+        first = response.read1(CHUNK_SIZE, decode_content=False)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise _failed(exc, "sent a broken body", where, rid) from None
     dropped = _connection_listed(response.headers.get("Connection"))
     content_type = "application/octet-stream"
     replaced: set[str] = set()
@@ -444,17 +463,21 @@ def _respond(
     # NOTE: the upstream's Content-Length is not copied: res.stream lets the
     # server frame the body (chunked on HTTP/1.1), and a body that breaks
     # off is then signalled by closing the connection.
-    res.status(status).stream(_UpstreamBody(response, where, rid), content_type=content_type)
+    body = _UpstreamBody(response, first, where, rid)
+    res.status(status).stream(body, content_type=content_type)
     return res
 
 
 class _UpstreamBody:
     """The upstream's body as a WSGI iterable that gives its connection back."""
 
-    __slots__ = ("_done", "_response", "_rid", "_where")
+    __slots__ = ("_done", "_first", "_response", "_rid", "_where")
 
-    def __init__(self, response: urllib3.BaseHTTPResponse, where: str, rid: str) -> None:
+    def __init__(
+        self, response: urllib3.BaseHTTPResponse, first: bytes, where: str, rid: str
+    ) -> None:
         self._response = response
+        self._first = first
         self._where = where
         self._rid = rid
         self._done = False
@@ -463,9 +486,12 @@ class _UpstreamBody:
         import urllib3  # NOTE: optional; present once a request was sent
 
         response = self._response
-        sent = 0
+        first = self._first
+        sent = len(first)
         try:
-            while True:
+            if first:  # else the body is empty: read1 gave nothing
+                yield first
+            while first:
                 # read1: whatever has arrived, so server-sent events and
                 # other slow streams reach the client as they come.
                 chunk = response.read1(CHUNK_SIZE, decode_content=False)

@@ -924,3 +924,137 @@ def test_a_hanging_upstream_is_504_under_a_server(tmp_path: Path, server_name: s
         for secret in (SECRET, "127.0.0.1", url):
             assert secret not in body.decode()
     print(f"\n504 after {', '.join(f'{elapsed:.2f}' for *_, elapsed in answers)} s")
+
+
+# -- a hostile upstream ------------------------------------------------------------------
+
+
+@contextmanager
+def raw_upstream(answer: bytes, *, endless: bytes = b"") -> Iterator[str]:
+    """An upstream that answers every connection with the bytes *answer*.
+
+    Then, if *endless* is given, sends it again and again until the proxy
+    hangs up (at most 64 MiB); then closes.  Yields its URL.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)  # to notice *stop*
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(10)
+            with conn:
+                try:
+                    conn.recv(65536)  # the request (small, one read is enough)
+                    conn.sendall(answer)
+                    for _ in range(64 * 1024 * 1024 // max(1, len(endless)) if endless else 0):
+                        conn.sendall(endless)
+                except OSError:
+                    pass  # the proxy hung up: what an endless answer expects
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(10)
+
+
+#: Answers no upstream should send, and what the client gets: a 502 problem
+#: when the head is bad (nothing was sent yet).
+BAD_HEADS = {
+    "not HTTP": b"hello there\r\n\r\n",
+    "bad status": b"HTTP/1.1 2OO OK\r\n\r\n",
+    "status 1000": b"HTTP/1.1 1000 Big\r\nContent-Length: 0\r\n\r\n",
+    "header line of 100 kB": b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+    "1000 headers": b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 1000 + b"\r\n",
+    "empty answer": b"",
+}
+
+
+@pytest.mark.parametrize("answer", BAD_HEADS.values(), ids=BAD_HEADS.keys())
+def test_a_hostile_upstream_head_is_502_without_details(
+    answer: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    with raw_upstream(answer) as url:
+        api = proxy_api(url, params={"key": SECRET}, timeout=2)
+        start = time.monotonic()
+        response = TestClient(api).get("/p")
+        elapsed = time.monotonic() - start
+    problem = assert_problem(response, 502)
+    assert SECRET not in json.dumps(problem)
+    assert url not in json.dumps(problem)
+    assert elapsed < 2  # refused at once, not by a timeout
+    assert SECRET not in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+#: Answers whose head is fine but whose body framing is not.
+BAD_BODIES = {
+    "two Content-Lengths": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello"
+    ),
+    "chunk size ZZ": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nhello\r\n0\r\n\r\n"
+    ),
+    "shorter than its length": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello",
+}
+
+
+@pytest.mark.parametrize("answer", BAD_BODIES.values(), ids=BAD_BODIES.keys())
+def test_a_hostile_upstream_body_is_a_502_or_a_closed_response(
+    answer: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    with raw_upstream(answer) as url:
+        api = proxy_api(url, params={"key": SECRET}, timeout=2)
+        response = TestClient(api).get("/p", buffered=False)
+        try:
+            if response.status_code == 200:  # already sent: it can only close
+                with pytest.raises(UpstreamBodyError):
+                    response.get_data()
+            else:
+                assert_problem(response, 502)
+        finally:
+            response.close()
+    assert SECRET not in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+def test_a_content_length_that_is_no_number_reads_the_body_to_its_close() -> None:
+    # http.client's reading, kept: the length is unknown, so the body ends
+    # where the upstream closes; microapi frames it anew for its client, so
+    # the two cannot disagree on where the response ends.
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nhello"
+    with raw_upstream(answer) as url:
+        response = TestClient(proxy_api(url, timeout=2)).get("/p")
+    assert response.status_code == 200
+    assert response.get_data() == b"hello"
+    assert "Content-Length" not in response.headers  # the server frames it
+
+
+def test_an_endless_upstream_body_streams_until_the_client_leaves() -> None:
+    chunk = b"x" * 65536
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n"
+    with raw_upstream(head, endless=chunk) as url:
+        api = proxy_api(url, timeout=2)
+        response = TestClient(api).get("/p", buffered=False)
+        try:
+            assert response.status_code == 200
+            received = 0
+            for piece in response.response:  # the client reads 8 MiB, then leaves
+                received += len(piece)
+                if received >= 8 * 1024 * 1024:
+                    break
+        finally:
+            response.close()  # closes the upstream connection, ending the stream
+    assert received >= 8 * 1024 * 1024
