@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from typing import Any
 
@@ -424,6 +425,16 @@ def _ask_host(
         ("a" * 5000 + ".example.org", "a" * 5000 + ".example.org"),  # a subdomain still
         # NOTE: werkzeug drops the default port before checking; still our domain.
         ("example.com:80:80", "example.com:80"),
+        # -- issue #16: the ports' edges, and names that only look odd
+        ("example.com:1", "example.com:1"),
+        ("example.com:65535", "example.com:65535"),
+        ("example.com:443", "example.com:443"),  # plain http: 443 is no default
+        # NOTE: werkzeug's suffix match accepts these names: whatever they are,
+        # they end in ".example.org", so only example.org's DNS could serve them;
+        # no one else's name passes (test_no_composed_host_outside_the_list_passes).
+        (".example.org", ".example.org"),
+        ("..example.org", "..example.org"),
+        ("-.example.org", "-.example.org"),
     ],
 )
 def test_trusted_hosts_accepts_the_listed_hosts(host: str, seen: str) -> None:
@@ -478,6 +489,38 @@ def test_trusted_hosts_accepts_the_listed_hosts(host: str, seen: str) -> None:
         "example.com\x00",
         "example.com\t",
         "example.com%2fevil.com",
+        # -- issue #16: what #5 did not try
+        ":80",  # plain http drops ":80", leaving no name
+        ":8080",
+        ":",
+        "[::1",
+        "::1",
+        "[::1]:8000",
+        "[::ffff:example.com]",
+        "example.com:080",  # werkzeug's port has no leading zero
+        "example.com:+80",
+        "example.com: 80",
+        "example.com:\u0668\u0660",  # Arabic-Indic "80": int() would take it
+        "example.com:8080:",
+        "example.com:8080:8080",
+        "user:pass@example.com",
+        "@example.com",
+        "evilexample.org",
+        "evilexample.com",
+        "example.org.",  # the FQDN spelling: as werkzeug, refused (list it to accept it)
+        "www.example.org.",
+        "www.example.org..",
+        "%65xample.com",  # percent-encoding is no part of a Host
+        "example%2Ecom",
+        "example.com%00",
+        "example.com\x7f",
+        "example.com\u2028",
+        "exam\u200bple.com",  # a zero-width space
+        "\uff45xample.com",  # a fullwidth "e": IDNA would map it to "e"
+        "example\u3002com",  # an ideographic full stop: IDNA would read a dot
+        "xn--example.com",
+        "a" * 10_000,  # 10 kB, no dot
+        "a" * 10_000 + ".example.org.evil.com",
     ],
 )
 def test_trusted_hosts_refuses_hostile_hosts_before_any_middleware(host: str) -> None:
@@ -624,6 +667,146 @@ def test_the_untrusted_host_400_does_not_repeat_the_host() -> None:
         "detail": "the Host header is not trusted",
     }
     assert int(headers["Content-Length"]) == len(body) < 200
+
+
+# -- trusted_hosts: the list itself, hosts named twice or not at all (issue #16) ----
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        [],  # werkzeug reads an empty list as "no list": every host
+        [""],
+        ["."],  # would trust every name ending in a dot
+        ["*"],
+        ["*.example.com"],
+        ["[::1]"],  # werkzeug cuts an entry at its first ":": "["
+        ["::1"],
+        ["a..b"],  # IDNA cannot encode it: every request was a 500
+        ["x" * 64 + ".example.com"],  # a label over 63 characters: the same
+        ["example.com", "a..b"],
+        ["exa mple.com"],
+        ["example.com/"],
+        ["https://example.com"],  # werkzeug would trust the name "https"
+        ["example.com:"],
+        ["example.com:http"],
+    ],
+)
+def test_trusted_hosts_refuses_a_list_no_host_can_match(hosts: list[str]) -> None:
+    with pytest.raises(ValueError, match="trusted_hosts"):
+        Api(trusted_hosts=hosts)
+
+
+def test_trusted_hosts_refuses_what_is_not_a_list_of_names() -> None:
+    # A str is iterable: list("example.com") would trust "e", "x", "a"...
+    with pytest.raises(TypeError, match=re.escape("not the str 'example.com'")):
+        Api(trusted_hosts="example.com")
+    with pytest.raises(TypeError, match="not bytes"):
+        Api(trusted_hosts=[b"example.com"])  # type: ignore[list-item]
+
+
+def _host_echo(hosts: Any) -> Api:
+    api = Api(trusted_hosts=hosts)
+
+    @api.route("/host")
+    def host(req: Request, res: Res) -> None:
+        res.json({"host": req.host})
+
+    return api
+
+
+def test_trusted_hosts_entries_mean_what_werkzeug_makes_of_them() -> None:
+    # Any iterable: kept as the list it gives.
+    api = _host_echo(name for name in ["example.com", ".example.org"])
+    assert api.trusted_hosts == ["example.com", ".example.org"]
+    # A listed port is ignored (werkzeug's): the name is what is trusted.
+    api = _host_echo(["example.com:8080"])
+    assert _ask_host(api, "example.com:9")[0] == 200
+    assert _ask_host(api, "example.com")[0] == 200
+    assert _ask_host(api, "evil.com:8080")[0] == 400
+    # Case-sensitive, as docs/security.md says: list the spellings clients send.
+    api = _host_echo(["API.Example.com"])
+    assert _ask_host(api, "API.Example.com")[0] == 200
+    assert _ask_host(api, "api.example.com")[0] == 400
+    # The FQDN spelling is a name of its own.
+    api = _host_echo(["example.com."])
+    assert _ask_host(api, "example.com.")[0] == 200
+    assert _ask_host(api, "example.com")[0] == 400
+    # Unicode names are listed as such and sent IDNA-encoded, in lowercase.
+    api = _host_echo(["bücher.example"])
+    assert _ask_host(api, "xn--bcher-kva.example:8080")[2] == (
+        b'{"host":"xn--bcher-kva.example:8080"}'
+    )
+    for host in ["XN--BCHER-KVA.EXAMPLE", "b\xc3\xbccher.example", "xn--bcher.example"]:
+        assert _ask_host(api, host)[0] == 400, host
+
+
+def test_a_request_naming_no_host_is_not_for_a_trusted_one() -> None:
+    # No Host header, and a server address with no port (a Unix socket):
+    # werkzeug gives host "" without checking it.  Not a name we trust.
+    calls: list[str] = []
+    api = _hosts_api(calls)
+    for environ in [{"SERVER_NAME": "/run/app.sock", "SERVER_PORT": ""}, {"SERVER_NAME": "x"}]:
+        env = create_environ("/host")
+        del env["HTTP_HOST"], env["SERVER_PORT"]
+        env.update(environ)
+        app_iter, status, _ = run_wsgi_app(api, env, buffered=True)
+        assert status.startswith("400"), environ
+        assert json.loads(b"".join(app_iter))["detail"] == "the Host header is not trusted"
+    assert calls == []
+    # Without trusted_hosts such a request is served, with no host (werkzeug's).
+    env = create_environ("/host")
+    del env["HTTP_HOST"], env["SERVER_PORT"]
+    app_iter, status, _ = run_wsgi_app(_host_echo(None), env, buffered=True)
+    assert (status[:3], b"".join(app_iter)) == ("200", b'{"host":""}')
+
+
+def test_two_host_headers_are_refused_in_either_order() -> None:
+    calls: list[str] = []
+    client = TestClient(_hosts_api(calls))
+    for pair in [("evil.com", "example.com"), ("example.com", "evil.com")]:
+        # werkzeug's client joins them ("a, b"), as gunicorn does ("a,b").
+        response = client.get("/host", headers=[("Host", pair[0]), ("Host", pair[1])])
+        assert response.status_code == 400
+        assert json.loads(response.data)["detail"] == "the Host header is not trusted"
+    response = client.get("/host", headers=[("Host", "example.com"), ("Host", "example.com")])
+    assert response.status_code == 400  # even the same name twice: not one Host
+    assert client.get("/host", headers={"Host": "example.com"}).json == {"host": "example.com"}
+    assert calls == ["/host"]
+
+
+# What werkzeug lets through as host[:port]: a name, a port without a leading zero.
+_HOST_SHAPE = re.compile(r"([a-z0-9.-]+)(?::([1-9][0-9]{0,4}))?", re.IGNORECASE)
+
+
+def _trusted_by_the_rule(host: str) -> bool:
+    """Whether *host* names example.com or (a subdomain of) example.org, any port."""
+    shape = _HOST_SHAPE.fullmatch(host)
+    if shape is None or (shape[2] is not None and int(shape[2]) > 65535):
+        return False
+    name = shape[1]
+    return name in ("example.com", "example.org") or name.endswith(".example.org")
+
+
+def test_no_composed_host_outside_the_list_passes() -> None:
+    # Hosts built from the pieces of trusted and hostile names: a 200 exactly
+    # for those the list trusts, else the 400; never a 5xx, never a bypass.
+    api = _hosts_api([])
+    pieces = st.sampled_from(
+        ["example.com", "example.org", "evil", ".", ":", "@", "80", "0", "8080", "[", "]",
+         "::1", "%2e", ",", " ", "\x00", "\n", "ä", "xn--", "-", "A", "E", "\uff0e"]
+    )  # fmt: skip
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(pieces, max_size=6).map("".join))
+    def check(host: str) -> None:
+        status, _, body = _ask_host(api, host)
+        seen = host.removesuffix(":80")  # plain http: werkzeug drops the default port
+        assert status == (200 if _trusted_by_the_rule(seen) else 400), host
+        if status == 200:
+            assert json.loads(body) == {"host": seen}
+
+    check()
 
 
 # -- a session that cannot be saved (review fixes) ------------------------------------

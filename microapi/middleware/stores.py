@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -78,7 +79,11 @@ class MemoryStore(Store):
     """Counters in this process's memory: exact within one process.
 
     Thread-safe.  Expired windows are dropped whenever the table has doubled
-    since the last sweep, so memory stays proportional to the live keys.
+    since the last sweep, so memory stays proportional to the live keys: it
+    never holds more than ``max(1024, 2 * the windows live at the last
+    sweep)`` windows (100 000 clients seen once each, 500 a second with a
+    one-second period, leave at most 1024: a few hundred kB), and a sweep,
+    a pass over the table, comes once per doubling (7 for 100 000 live keys).
     Each process (gunicorn worker) counts on its own: use
     :class:`SQLiteStore` or :class:`RedisStore` to share counters.
 
@@ -452,11 +457,17 @@ class RedisStore(Store):
         return f"RedisStore({_redact(self.url)!r})"
 
 
+# NOTE: redis-py also reads a password from the query (``?password=``, the
+# documented way for ``unix://`` URLs; ``ssl_password`` too).
+_QUERY_PASSWORD = re.compile(r"([?&][^=&#]*password[^=&#]*=)[^&#]*", re.IGNORECASE)
+
+
 def _redact(url: str) -> str:
-    # Logs and reprs never show a password.
+    # Logs and reprs never show a password: in the netloc, nor in the query
+    # (the WARNING of an outage, which names the store, would log it).
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+    if parts.password is not None:
+        netloc = parts.netloc.rpartition("@")
+        user = parts.username or ""
+        url = urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+    return _QUERY_PASSWORD.sub(r"\1***", url)

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -147,6 +148,89 @@ def test_memory_is_exact_under_threads() -> None:
     finally:
         sys.setswitchinterval(interval)
     assert Counter(counts) == dict.fromkeys(range(1, 41), 20)
+
+
+# -- MemoryStore under many distinct keys (issue #16) --------------------------------
+
+
+def test_memory_100_000_distinct_keys_over_expired_windows_stay_bounded() -> None:
+    # 100 000 clients, 500 a second, each seen once: at most 1024 windows are
+    # ever held (the bound: max(1024, 2 x the windows live at the last sweep)),
+    # and what the store keeps is a few hundred kB, not the ~28 MB of 100 000.
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    most = 0
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for index in range(100_000):
+            if index % 500 == 0:
+                clock.now += 2  # the previous second's windows (period 1) expire
+            assert store.hit(f"client:{index}", 1) == (1, 1)
+            most = max(most, len(store))
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert most <= 1024
+    assert kept < 2_000_000, kept
+
+
+def test_memory_a_sweep_keeps_every_running_window() -> None:
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    for index in range(700):
+        store.hit(f"live:{index}", 3600)
+    for generation in range(10):
+        clock.now += 2
+        for index in range(700):  # expired at the next sweep, several times over
+            store.hit(f"{generation}:{index}", 1)
+    # Every sweep dropped the expired windows only: the live ones count on.
+    for index in range(700):
+        assert store.hit(f"live:{index}", 3600) == (2, 3600 - 20)
+    assert len(store) <= 2 * (700 + 700) + 1024
+
+
+def test_memory_sweeps_are_amortised_when_every_key_is_live() -> None:
+    # Live windows cannot be dropped: the table grows with them, and sweeps
+    # (each a pass over the table) come only when it has doubled.
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    sweeps: list[int] = []
+    sweep = store._sweep
+
+    def counted(now: float) -> None:
+        sweeps.append(len(store))
+        sweep(now)
+
+    store._sweep = counted  # type: ignore[method-assign]
+    for index in range(100_000):
+        store.hit(f"client:{index}", 3600)
+    assert len(store) == 100_000
+    assert sweeps == [1024 * 2**n for n in range(7)]  # 1024 ... 65536: 7 passes in all
+
+
+def test_memory_rate_limit_of_many_clients_keeps_its_memory_bounded() -> None:
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    api = Api()
+    api.middleware(rate_limit("2/second", store=store))
+
+    @api.route("/")
+    def index(req: Request, res: Res) -> None:
+        res.end()
+
+    client = TestClient(api)
+    for second in range(10):
+        clock.now += 1
+        for n in range(1000):  # 1000 new client addresses a second
+            address = f"10.{second}.{n // 250}.{n % 250}"
+            response = client.get("/", environ_overrides={"REMOTE_ADDR": address})
+            assert response.status_code == 200
+    assert len(store) <= 2 * 1000 + 1024  # not the 10 000 clients seen
+    # Counting goes on: the last second's clients are still limited.
+    last = {"REMOTE_ADDR": "10.9.0.0"}
+    assert client.get("/", environ_overrides=last).status_code == 200
+    assert client.get("/", environ_overrides=last).status_code == 429
 
 
 # -- SQLiteStore -------------------------------------------------------------------------
@@ -429,6 +513,31 @@ def test_redis_closed_port_is_unavailable(open_redis: Callable[..., RedisStore])
     assert "hunter2" not in str(caught.value)
     assert "hunter2" not in repr(store)
     assert "***" in repr(store)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("unix://{dir}/no.sock?db=0&password=hunter2", "unix://{dir}/no.sock?db=0&password=***"),
+        ("redis://127.0.0.1:{port}/0?password=hunter2", "redis://127.0.0.1:{port}/0?password=***"),
+        (
+            "rediss://u:hunter2@127.0.0.1:{port}/0?ssl_password=hunter2&db=0",
+            "rediss://u:***@127.0.0.1:{port}/0?ssl_password=***&db=0",
+        ),
+        ("unix://{dir}/no.sock?db=0", "unix://{dir}/no.sock?db=0"),  # nothing to hide
+    ],
+)
+def test_redis_passwords_in_the_query_are_never_shown(
+    url: str, shown: str, tmp_path: Path, open_redis: Callable[..., RedisStore]
+) -> None:
+    # Regression (issue #16): redis-py reads ?password= (the documented way
+    # for unix:// URLs); the store's repr, in every outage WARNING, showed it.
+    names = {"dir": str(tmp_path), "port": str(free_port())}
+    store = open_redis(url.format(**names), timeout=0.5, backoff=0)
+    assert repr(store) == f"RedisStore({shown.format(**names)!r})"
+    with pytest.raises(StoreUnavailable) as caught:
+        store.hit("a", 60)
+    assert "hunter2" not in str(caught.value)
 
 
 def test_redis_silent_server_times_out(open_redis: Callable[..., RedisStore]) -> None:
