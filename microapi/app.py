@@ -29,9 +29,9 @@ from werkzeug.wsgi import ClosingIterator
 
 from .chain import EventLoops, Layer, check_shape, compose
 from .errors import PROBLEM_CONTENT_TYPE, HTTPError, to_problem
-from .handling import ErrorHandling, _loggable
+from .handling import ErrorHandling
 from .jsonutil import dumps
-from .protocol import HTTP_TOKEN, STANDARD_METHODS
+from .protocol import HTTP_TOKEN, STANDARD_METHODS, loggable_path
 from .request import DEFAULT_BODY_LIMIT, Request, decode_wsgi
 from .response import Res
 from .routing import MiddlewareSpec, Route, Scope
@@ -474,7 +474,7 @@ class Api(Scope, ErrorHandling):
             request_log.info(
                 "%s %s %s %.1fms [request_id=%s]",
                 req.method,
-                _loggable(req.path),
+                loggable_path(req.path),
                 res.status_code,
                 (time.perf_counter() - start) * 1000,
                 req.id,

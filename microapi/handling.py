@@ -14,7 +14,6 @@ import logging
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import quote
 
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.urls import iri_to_uri
@@ -22,6 +21,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .errors import PROBLEM_CONTENT_TYPE, to_problem
 from .jsonutil import dumps
+from .protocol import loggable_path
 from .response import STATUS_LINES, Res, header_value
 from .routing import describe
 from .types import ErrorHandler
@@ -186,15 +186,9 @@ class ErrorHandling:
             "%s in %s %s (route %s) [request_id=%s]",
             what,
             req.method,
-            _loggable(req.path),
+            loggable_path(req.path),
             route,
             req.id,
             exc_info=exc,
             extra={"request_id": req.id},
         )
-
-
-def _loggable(path: str) -> str:
-    # Paths are percent-decoded: quote them again so that a "%0A" cannot
-    # forge a log line.
-    return quote(path, safe="/:@!$&'()*+,;=")

@@ -1,5 +1,7 @@
 """What HTTP itself defines, written once: the token grammar and method sets.
 
+Also how a request path is shown in a log line (:func:`loggable_path`).
+
 Header and cookie names, request methods, CSRF, validation, the route table
 and the OpenAPI document all check against these; one definition keeps
 those checks from drifting apart.  This module imports nothing.
@@ -8,6 +10,7 @@ those checks from drifting apart.  This module imports nothing.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 __all__ = [
     "BODILESS_METHODS",
@@ -16,6 +19,7 @@ __all__ = [
     "ROUTE_METHODS",
     "SAFE_METHODS",
     "STANDARD_METHODS",
+    "loggable_path",
 ]
 
 #: RFC 9110 section 5.6.2 ``token``: what header names, field names, methods
@@ -35,3 +39,12 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Methods whose request body means nothing (RFC 9110 defines none for them):
 #: a route's ``body=`` schema is neither applied to nor documented for them.
 BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def loggable_path(path: str) -> str:
+    """*path* as a log line may show it: percent-encoded again where needed.
+
+    WSGI paths arrive percent-decoded, so a ``%0A`` in the request would
+    otherwise start a forged line in the log.
+    """
+    return quote(path, safe="/:@!$&'()*+,;=")

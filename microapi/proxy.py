@@ -30,6 +30,7 @@ from urllib.parse import quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from .errors import HTTPError
 from .extras import install_hint
+from .protocol import loggable_path
 from .response import header_value
 
 if TYPE_CHECKING:
@@ -419,7 +420,7 @@ def _failed(exc: BaseException, what: str, where: str, rid: str) -> HTTPError:
 
 def _where(req: Request) -> str:
     route = req.route.name if req.route is not None else None
-    return f"{req.method} {req.path} (route {route}) [request_id={req.id}]"
+    return f"{req.method} {loggable_path(req.path)} (route {route}) [request_id={req.id}]"
 
 
 def _respond(

@@ -13,6 +13,7 @@ from microapi.protocol import (
     ROUTE_METHODS,
     SAFE_METHODS,
     STANDARD_METHODS,
+    loggable_path,
 )
 
 #: RFC 9110 section 5.6.2: tchar.
@@ -42,3 +43,11 @@ def test_the_method_sets_nest_as_rfc_9110_says() -> None:
     assert BODILESS_METHODS < SAFE_METHODS
     assert "POST" not in BODILESS_METHODS
     assert all(HTTP_TOKEN.fullmatch(method) for method in STANDARD_METHODS)
+
+
+def test_a_loggable_path_holds_no_line_break_or_control() -> None:
+    assert loggable_path("/a/b;c=d@e:f") == "/a/b;c=d@e:f"  # what paths show plainly
+    for char in "\r\n\t\x00\x1b\x7f \u2028":
+        assert char not in loggable_path(f"/x{char}y")
+    assert loggable_path("/x\ny") == "/x%0Ay"
+    assert loggable_path("/café") == "/caf%C3%A9"

@@ -1058,3 +1058,20 @@ def test_an_endless_upstream_body_streams_until_the_client_leaves() -> None:
         finally:
             response.close()  # closes the upstream connection, ending the stream
     assert received >= 8 * 1024 * 1024
+
+
+def test_a_path_cannot_forge_a_proxy_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    api = Api()
+
+    @api.route("/p/[...rest]")
+    def proxied(req: Request, res: Res) -> Res:
+        return forward(req, res, f"http://127.0.0.1:{closed_port()}/")
+
+    response = TestClient(api).get("/p/x%0AERROR%20forged%0D")
+    assert_problem(response, 502)
+    lines = [r.getMessage() for r in caplog.records if r.name == "microapi.proxy"]
+    assert len(lines) == 1
+    assert "\n" not in lines[0]
+    assert "\r" not in lines[0]
+    assert "GET /p/x%0AERROR%20forged%0D (route proxied)" in lines[0]
