@@ -113,6 +113,9 @@ _FRAMING = frozenset({"content-length"})
 # Headers describing the client's body: dropped when forward() is given
 # another body.
 _BODY_DESCRIPTION = frozenset({"content-type", "content-encoding", "content-language"})
+# The 502s' details: they never name the upstream.
+_UNAVAILABLE = "the upstream service is unavailable"
+_INVALID = "the upstream service sent an invalid response"
 #: Largest piece read from either body at once.
 CHUNK_SIZE = 64 * 1024
 # RFC 3986 query characters kept as they are in the client's query; ";"
@@ -287,7 +290,7 @@ def forward(
             timeout=timeout,
         )
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise _failed(exc, "unavailable", where, req.id) from None
+        raise _failed(exc, "unavailable", _UNAVAILABLE, where, req.id) from None
     try:
         return _respond(res, response, passed, where, req.id)
     except BaseException:
@@ -399,8 +402,8 @@ def _is_timeout(exc: BaseException) -> bool:
     return any(isinstance(arg, TimeoutError) for arg in exc.args)
 
 
-def _failed(exc: BaseException, what: str, where: str, rid: str) -> HTTPError:
-    """Log an upstream failure in one line; the 504 or 502 that answers it."""
+def _failed(exc: BaseException, what: str, detail: str, where: str, rid: str) -> HTTPError:
+    """Log an upstream failure in one line; the 504, or the 502 with *detail*."""
     # NOTE: urllib3's messages name the host (and, in URLs, the query with
     # its key): log the class only; callers raise without the cause.
     timed_out = _is_timeout(exc)
@@ -413,9 +416,7 @@ def _failed(exc: BaseException, what: str, where: str, rid: str) -> HTTPError:
     )
     if timed_out:
         return HTTPError(504, "the upstream service did not answer in time")
-    if what == "unavailable":
-        return HTTPError(502, "the upstream service is unavailable")
-    return HTTPError(502, "the upstream service sent an invalid response")
+    return HTTPError(502, detail)
 
 
 def _where(req: Request) -> str:
@@ -429,7 +430,7 @@ def _respond(
     status = response.status
     if not 200 <= status <= 599:
         log.warning("upstream sent status %d in %s", status, where, extra={"request_id": rid})
-        raise HTTPError(502, "the upstream service sent an invalid response")
+        raise HTTPError(502, _INVALID)
     import urllib3  # NOTE: optional; present once a request was sent
 
     try:
@@ -439,7 +440,7 @@ def _respond(
         # from inside the body, before any byte, it would answer 500.
         first = response.read1(CHUNK_SIZE, decode_content=False)
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise _failed(exc, "sent a broken body", where, rid) from None
+        raise _failed(exc, "sent a broken body", _INVALID, where, rid) from None
     dropped = _connection_listed(response.headers.get("Connection"))
     content_type = "application/octet-stream"
     replaced: set[str] = set()
@@ -487,19 +488,15 @@ class _UpstreamBody:
         import urllib3  # NOTE: optional; present once a request was sent
 
         response = self._response
-        first = self._first
-        sent = len(first)
+        chunk = self._first  # empty: so is the body
+        sent = 0
         try:
-            if first:  # else the body is empty: read1 gave nothing
-                yield first
-            while first:
+            while chunk:
+                sent += len(chunk)
+                yield chunk
                 # read1: whatever has arrived, so server-sent events and
                 # other slow streams reach the client as they come.
                 chunk = response.read1(CHUNK_SIZE, decode_content=False)
-                if not chunk:
-                    break
-                sent += len(chunk)
-                yield chunk
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             log.warning(
                 "upstream body broke off after %d bytes (%s) in %s; closing the connection",
