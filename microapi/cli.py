@@ -39,7 +39,14 @@ from .app import Api
 from .appload import LoadError, discover_app, load, load_app, require_api, wsgi_app
 from .protocol import ROUTE_METHODS
 from .routing import Route
-from .servers import ACCESS_LOG_FORMAT, SERVERS, ServeOptions, ServerUnavailable, serve
+from .servers import (
+    ACCESS_LOG_FORMAT,
+    DEFAULT_THREADS,
+    SERVERS,
+    ServeOptions,
+    ServerUnavailable,
+    serve,
+)
 from .types import WSGIApp
 
 __all__ = ["ACCESS_LOG_FORMAT", "load_app", "main"]
@@ -344,7 +351,9 @@ def _parser() -> argparse.ArgumentParser:
         "--threads",
         type=_positive,
         metavar="T",
-        help="threads per worker that run the app (default: 8 on gunicorn, 4 on granian)",
+        help="threads per worker that run the app (default: "
+        + ", ".join(f"{n} on {server}" for server, n in DEFAULT_THREADS.items())
+        + ")",
     )
     serve.add_argument(
         "--timeout",

@@ -41,13 +41,17 @@ __all__ = [
 #: The servers ``microapi serve --server`` knows, the default first.
 SERVERS = ("gunicorn", "granian")
 
-#: Threads per worker when ``--threads`` is not given, per server: the fewest
-#: with which 20 slow connections do not starve well-behaved clients at
-#: ``microapi serve``'s default workers (``python -m benchmarks.slowclients``;
-#: figures in docs/deployment.md).  A gunicorn thread holds its connection
-#: while the client is slow, so gunicorn needs more of them; granian's threads
-#: only run the app, and each one more costs throughput.
-DEFAULT_THREADS: Mapping[str, int] = MappingProxyType({"gunicorn": 8, "granian": 4})
+#: Threads per worker when ``--threads`` is not given, per server: enough
+#: that the 20 slow connections of ``python -m benchmarks.slowclients``
+#: (slow headers, slow bodies and silent ones, in turn) cannot take every
+#: thread of a worker, even when one worker gets them all (figures in
+#: docs/deployment.md).  A worker whose threads are all held serves nobody.
+#: gunicorn spends a thread on each kind: it needs more than 20; threads cost
+#: it nothing measurable, so 32.  granian reads headers in Rust, so only the
+#: 7 trickled bodies hold its threads (a WSGI app reads its body on its
+#: thread): 8.  More would cost granian tail latency (threads wait for the
+#: GIL: hello's p99 ~5 ms at 4 threads, ~7 at 8, ~17 at 32).
+DEFAULT_THREADS: Mapping[str, int] = MappingProxyType({"gunicorn": 32, "granian": 8})
 
 #: gunicorn's access log format for ``microapi serve``: the combined log
 #: format, the duration in milliseconds, and the response's ``X-Request-ID``

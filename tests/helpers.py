@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.slowclients import default_workers
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -75,7 +77,7 @@ class Served:
     process: subprocess.Popen[str]
     host: str
     port: int
-    log: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list, repr=False)
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.host, self.port))
@@ -127,8 +129,8 @@ def serving(
     runtime_dir: Path,
     server: str = "gunicorn",
     *server_options: str,
-    workers: int = 2,
-    threads: int = 2,
+    workers: int | None = 2,
+    threads: int | None = 2,
     options: Sequence[str] = (),
     env: dict[str, str] | None = None,
     python: str = sys.executable,
@@ -136,6 +138,7 @@ def serving(
 ) -> Iterator[Served]:
     """Run ``microapi serve APP --server SERVER`` on a free 127.0.0.1 port; stop it after.
 
+    *workers* or *threads* ``None``: ``microapi serve``'s default.
     *options* are ``microapi serve`` options; *server_options* go to the
     server after ``--``.  *python* and *cwd* run it from another virtualenv
     and directory (an installed wheel).  Returns when every worker is ready;
@@ -150,8 +153,14 @@ def serving(
     }
     port = free_port()
     command = [python, "-m", "microapi", "serve", app, "--server", server]
-    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
-    command += ["--threads", str(threads), *options]
+    command += ["--bind", f"127.0.0.1:{port}"]
+    if workers is None:
+        workers = default_workers()
+    else:
+        command += ["--workers", str(workers)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
+    command += options
     if server_options:
         command += ["--", *server_options]
     process = subprocess.Popen(

@@ -61,9 +61,9 @@ def test_server_mode_serves_checks_and_loads_on_both_servers(
     assert settings["workers"] == [1, 2]
     assert settings["servers"]["granian"].startswith("granian ")
     # At microapi serve's threads per worker for each server.
-    assert "--blocking-threads 4" in settings["servers"]["granian"]
-    assert "--worker-class gthread --threads 8" in settings["servers"]["gunicorn"]
-    assert settings["threads"] == {"gunicorn": 8, "granian": 4}
+    assert "--blocking-threads 8" in settings["servers"]["granian"]
+    assert "--worker-class gthread --threads 32" in settings["servers"]["gunicorn"]
+    assert settings["threads"] == {"gunicorn": 32, "granian": 8}
     results = {
         (result["server"], result["workers"], result["framework"]): result
         for result in document["results"]

@@ -854,7 +854,7 @@ def test_serve_defaults(
     assert isinstance(call["app"], Api)
     assert cfg.worker_class_str == "gthread"
     assert cfg.workers == 7  # 2 x 3 cores + 1
-    assert (cfg.threads, cfg.timeout, cfg.bind) == (8, 30, ["127.0.0.1:8000"])
+    assert (cfg.threads, cfg.timeout, cfg.bind) == (32, 30, ["127.0.0.1:8000"])
     assert (cfg.accesslog, cfg.access_log_format) == ("-", ACCESS_LOG_FORMAT)
     assert "%({x-request-id}o)s" in ACCESS_LOG_FORMAT
     assert cfg.preload_app is True

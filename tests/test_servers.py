@@ -280,7 +280,7 @@ def test_granian_gets_the_same_options(
     assert os.environ[ACCESS_LOG_ENV] == "1"
 
 
-def test_each_server_has_its_own_default_threads(
+def test_each_server_has_its_default_threads(
     project: Path,
     capsys: pytest.CaptureFixture[str],
     granian_argv: list[list[str]],
@@ -288,9 +288,9 @@ def test_each_server_has_its_own_default_threads(
 ) -> None:
     assert run(capsys, "serve", "wsgi:api", "--server", "granian")[0] == 0
     [argv] = granian_argv
-    assert argv[argv.index("--blocking-threads") + 1] == str(DEFAULT_THREADS["granian"]) == "4"
+    assert argv[argv.index("--blocking-threads") + 1] == str(DEFAULT_THREADS["granian"]) == "8"
     assert run(capsys, "serve", "wsgi:api")[0] == 0
-    assert gunicorn_config[0].threads == DEFAULT_THREADS["gunicorn"] == 8
+    assert gunicorn_config[0].threads == DEFAULT_THREADS["gunicorn"] == 32
 
 
 @pytest.mark.parametrize(

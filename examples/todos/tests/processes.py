@@ -23,13 +23,14 @@ def serve(
     runtime_dir: Path,
     server: str = "gunicorn",
     *,
-    workers: int = 4,
-    threads: int = 2,
+    workers: int | None = 4,
+    threads: int | None = 2,
     env: dict[str, str] | None = None,
 ) -> AbstractContextManager[Served]:
     """Run ``microapi serve APP --server SERVER`` (127.0.0.1, free port) until the block ends.
 
-    Returns when every worker has booted.
+    *workers* or *threads* ``None``: ``microapi serve``'s default.  Returns
+    when every worker has booted.
     """
     return serving(app, runtime_dir, server, workers=workers, threads=threads, env=env)
 
