@@ -111,13 +111,14 @@ multihost: $(STAMP) nginx-deps
 nginx-deps:
 	@test -x /usr/sbin/nginx || { apt-get update && apt-get install -y nginx; }
 
-## fuzz: the property tests and the raw-WSGI fuzz target with many random examples
-##       (Hypothesis profile "fuzz", FUZZ_EXAMPLES=2000 each by default), then schemathesis
+## fuzz: the property tests, the raw-WSGI fuzz target and the raw-HTTP framing fuzzer
+##       (real sockets, both servers) with many random examples (Hypothesis profile
+##       "fuzz", FUZZ_EXAMPLES=2000 each by default), then schemathesis
 ##       against every example's OpenAPI document on both servers (50 cases an
-##       operation), ~15 minutes
+##       operation), ~18 minutes
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -p no:cacheprovider --hypothesis-show-statistics \
-		tests/test_fuzz.py tests/routing/ \
+		tests/test_fuzz.py tests/test_servers_framing.py tests/routing/ \
 		tests/test_bodies.py tests/test_jsonutil.py tests/test_errors.py tests/test_request.py
 	OPENAPI_CASES=50 $(BIN)/pytest -p no:cacheprovider -s tests/test_openapi_conformance.py
 

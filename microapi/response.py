@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, SupportsIndex
 from zlib import crc32
 
 from werkzeug.datastructures import Headers
@@ -91,6 +91,39 @@ def header_value(name: str, value: object) -> str:
             "percent-encoding or RFC 8187)"
         )
     return text
+
+
+def _checked(header: tuple[str, Any]) -> tuple[str, str]:
+    name, value = header
+    return name, header_value(name, value)
+
+
+class _CheckedHeaders(list[tuple[str, str]]):
+    """The header list behind :attr:`Res.headers`: what the view writes is checked.
+
+    werkzeug's ``Headers`` refuses newlines only; through this list a value
+    written with ``res.headers[...] = ...``, ``.add``, ``.set``, ``.extend``
+    and the rest meets :func:`header_value`, as ``set_header`` does.
+    """
+
+    def append(self, header: tuple[str, str]) -> None:
+        super().append(_checked(header))
+
+    def insert(self, index: SupportsIndex, header: tuple[str, str]) -> None:
+        super().insert(index, _checked(header))
+
+    def extend(self, headers: Iterable[tuple[str, str]]) -> None:
+        super().extend([_checked(header) for header in headers])
+
+    def __iadd__(self, headers: Iterable[tuple[str, str]]) -> _CheckedHeaders:  # type: ignore[override,misc]
+        self.extend(headers)
+        return self
+
+    def __setitem__(self, index: Any, header: Any) -> None:
+        if isinstance(index, slice):
+            super().__setitem__(index, [_checked(item) for item in header])
+        else:
+            super().__setitem__(index, _checked(header))
 
 
 def _check_inside(root: str | PathLike[str], name: str | PathLike[str]) -> None:
@@ -213,7 +246,13 @@ class Res:
 
     @property
     def headers(self) -> Headers:
-        """The response headers as a werkzeug ``Headers`` (a live view)."""
+        """The response headers as a werkzeug ``Headers`` (a live view).
+
+        Values written through it are checked as :meth:`set_header` checks
+        them (:exc:`ValueError`).
+        """
+        if self._headers.__class__ is not _CheckedHeaders:
+            self._headers = _CheckedHeaders(self._headers)
         view = Headers()
         # PERF: share the list instead of copying, so headers set through the
         # view and through set_header are one and the same.

@@ -4,7 +4,9 @@ The environs are what a WSGI server could hand the app, hostile clients
 included: any method (garbage and lowercase too), raw paths and query
 strings as latin-1 strings, any ``Content-Type``, ``Content-Length`` values
 that are negative, huge, wrong or not numbers, chunked bodies with and
-without ``wsgi.input_terminated``, cookies, ``If-None-Match`` and ``Host``.
+without ``wsgi.input_terminated``, cookies, ``If-None-Match``, ``Range`` and
+``If-Range``, ``Authorization`` and ``Host``, and paths for werkzeug's
+converters (``uuid``, ``float``, ``path``, signed ``int``, ``any``).
 Whatever comes in, the app must answer like a correct WSGI app: one call of
 ``start_response`` with a valid status line and valid headers, never a
 5xx, problem+json for every 4xx, a body as long as its ``Content-Length``
@@ -215,6 +217,15 @@ def build_app(trusted_hosts: list[str] | None = None) -> Api:
     def avatar(req: Request, res: Res) -> tuple[bytes, int, dict[str, str]]:
         return b"\x89PNG", 200, {"Content-Type": "image/png"}
 
+    @api.route("/api/kinds/<uuid:key>/<float:ratio>/<path:rest>")
+    def kinds(req: Request, res: Res) -> dict[str, Any]:
+        params = req.params
+        return {"key": str(params["key"]), "ratio": params["ratio"], "rest": params["rest"]}
+
+    @api.route("/api/signed/<int(signed=True):n>/<any(asc, desc):order>")
+    def signed(req: Request, res: Res) -> dict[str, Any]:
+        return {"n": req.params["n"], "order": req.params["order"]}
+
     api.include(users)
     api.mount("/legacy", legacy_app)
     return api
@@ -226,6 +237,7 @@ GUARDED = build_app(trusted_hosts=["localhost", "example.com"])
 
 # -- environs ----------------------------------------------------------------------------------
 
+UUID = "123e4567-e89b-12d3-a456-426614174000"
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 GARBAGE_METHODS = ["get", "post", "head", "Head", "", "G ET", "GET\r\n", "PROPFIND", "BREW", "\x00"]
 # Paths of the app's routes and the methods they take: requests aimed at a
@@ -255,6 +267,8 @@ TARGETS = [
     ("/api/users/ada", ["GET", "PATCH"]),
     ("/api/users/7/avatar.png", ["GET", "HEAD"]),
     ("/legacy/x", ["GET", "POST"]),
+    (f"/api/kinds/{UUID}/0.5/a/b", ["GET", "HEAD"]),
+    ("/api/signed/-3/asc", ["GET"]),
 ]
 # Near misses and hostile paths, as WSGI gives them (UTF-8 bytes as latin-1).
 PATHS = [
@@ -281,6 +295,51 @@ PATHS = [
     "api/todos",
     "/" + "a/" * 300,
     "/" + "x" * 5000,
+    f"/api/kinds/{UUID.upper()}/1.5/x",
+    f"/api/kinds/{UUID[:-1]}/1.5/x",
+    f"/api/kinds/{UUID}/1e5/x",
+    f"/api/kinds/{UUID}/.5/x",
+    f"/api/kinds/{UUID}/0.5/",
+    f"/api/kinds/{UUID}/0.5/\x00",
+    "/api/kinds/not-a-uuid/0.5/x",
+    "/api/signed/--3/asc",
+    "/api/signed/+3/asc",
+    "/api/signed/-0/desc",
+    "/api/signed/" + "9" * 5000 + "/asc",
+    "/api/signed/3/ASC",
+    "/api/signed/3/asc,desc",
+]
+#: Range headers, valid and not, for the file route.
+RANGES = [
+    "bytes=0-0",
+    "bytes=-1",
+    "bytes=5-1",
+    "bytes=0-",
+    "bytes=0-99999999999999999999",
+    "bytes=1-2,3-4",
+    "bytes=0-0," * 200,
+    "bytes=",
+    "bytes=--1",
+    "bytes=a-b",
+    "items=0-1",
+    "bytes=-0",
+]
+#: Authorization headers a client could send.
+AUTHORIZATIONS = [
+    "Bearer letmein",
+    "Bearer x",
+    "",
+    "Bearer",
+    "Bearer ",
+    "Bearer  letmein",
+    "bearer letmein",
+    "BEARER letmein",
+    "Basic YWxhZGRpbjpvcGVuc2VzYW1l",
+    "Basic !!!",
+    "Bearer letmein extra",
+    "Bearer let\x00me",
+    "Bearer " + "a" * 10_000,
+    "Negotiate",
 ]
 CONTENT_TYPES = [
     "application/json",
@@ -471,7 +530,15 @@ def environs(draw: st.DrawFn, method: str | None = None) -> dict[str, Any]:
         tags = st.sampled_from(["*", 'W/"x"', '"', "W/", ", ,"])
         environ["HTTP_IF_NONE_MATCH"] = draw(tags | header_text)
     if draw(st.integers(0, 3)) == 0:
-        environ["HTTP_AUTHORIZATION"] = draw(st.sampled_from(["Bearer letmein", "Bearer x", ""]))
+        bearer = header_text.map("Bearer ".__add__)
+        environ["HTTP_AUTHORIZATION"] = draw(
+            sometimes(header_text | bearer, st.sampled_from(AUTHORIZATIONS))
+        )
+    if draw(st.integers(0, 3)) == 0:
+        environ["HTTP_RANGE"] = draw(sometimes(header_text, st.sampled_from(RANGES)))
+        if draw(st.booleans()):
+            validators = ['"x"', 'W/"x"', "Mon, 07 Dec 2026 10:00:00 GMT", "Thu, 01 Jan 1970"]
+            environ["HTTP_IF_RANGE"] = draw(sometimes(header_text, st.sampled_from(validators)))
     return environ
 
 

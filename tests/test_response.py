@@ -680,6 +680,45 @@ def test_header_values_rfc_9110_forbids_are_refused(
     assert "X-New" not in response.headers
 
 
+#: Every way werkzeug's ``Headers`` view writes a value.
+VIEW_WRITES = {
+    "item": lambda headers, value: headers.__setitem__("X-New", value),
+    "add": lambda headers, value: headers.add("X-New", value),
+    "set": lambda headers, value: headers.set("X-Used", value),
+    "setdefault": lambda headers, value: headers.setdefault("X-New", value),
+    "setlist": lambda headers, value: headers.setlist("X-New", [value]),
+    "extend": lambda headers, value: headers.extend([("X-New", value)]),
+    "update": lambda headers, value: headers.update({"X-Used": value}),
+    "index": lambda headers, value: headers.__setitem__(0, ("X-Used", value)),
+    "slice": lambda headers, value: headers.__setitem__(slice(0, 1), [("X-Used", value)]),
+    "bad name": lambda headers, value: headers.__setitem__("Bad Name", "v"),
+}
+
+
+@pytest.mark.parametrize("value", ["a\x01b", "\x1b[31m", "a\x7f", "5 €"])
+@pytest.mark.parametrize("write", list(VIEW_WRITES))
+def test_the_headers_view_refuses_what_set_header_refuses(
+    api: Api, client: TestClient, write: str, value: str
+) -> None:
+    @api.route("/h")
+    def handler(req: Request, res: Res) -> None:
+        res.set_header("X-Used", "fine")
+        with pytest.raises(ValueError, match="header"):
+            VIEW_WRITES[write](res.headers, value)
+        res.headers["X-View"] = "still fine"  # the view works for valid values
+        res.set_header("X-After", "set_header too")
+        res.json({})
+
+    response = client.get("/h")
+    assert response.status_code == 200
+    assert response.headers.getlist("X-Used") == ["fine"]
+    assert "X-New" not in response.headers
+    assert (response.headers["X-View"], response.headers["X-After"]) == (
+        "still fine",
+        "set_header too",
+    )
+
+
 def test_a_stream_content_type_rfc_9110_forbids_is_refused(api: Api, client: TestClient) -> None:
     @api.route("/s")
     def handler(req: Request, res: Res) -> None:

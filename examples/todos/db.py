@@ -386,9 +386,11 @@ def answer_unavailable(api: Api, log: logging.Logger) -> None:
     def database_error(req: Request, res: Res, exc: SQLAlchemyError) -> None:
         if not is_unavailable(exc):
             return
-        # One line, no traceback: an expected condition, not a bug.
+        # One line, no traceback: an expected condition, not a bug.  The path
+        # as a repr: WSGI paths arrive percent-decoded, and a decoded newline
+        # must not start a forged log line.
         log.warning(
-            "database unavailable in %s %s [request_id=%s]: %s",
+            "database unavailable in %s %r [request_id=%s]: %s",
             req.method,
             req.path,
             req.id,

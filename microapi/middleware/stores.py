@@ -328,9 +328,10 @@ class RedisStore(Store):
 
     One atomic Lua script per hit (``INCR``, ``PEXPIRE`` on the first hit,
     ``PTTL``), so limits are exact however many processes count.  redis-py
-    (the ``redis`` extra) is imported here, so a missing one fails when the
-    app is built, not at its first request; each process makes its own
-    client lazily, after gunicorn forks.
+    (the ``redis`` extra) is imported when the store is built, and the URL
+    checked, so a missing extra or a URL it cannot use fails when the app is
+    built, not at its first request; each process makes its own client
+    (no connection is opened before then) lazily, after the server forks.
     Connection errors, timeouts (after *timeout* seconds) and Redis errors
     raise :class:`StoreUnavailable`; the client reconnects by itself when
     Redis is back.
@@ -350,6 +351,9 @@ class RedisStore(Store):
         ``0`` tries it on every hit.
     :param clock: seconds, monotonic; tests pass a fake one.
     :raises MissingExtra: when redis-py is not installed.
+    :raises ValueError: a URL redis-py cannot use (another scheme, an option
+        it does not know such as ``?PASSWORD=``, a bad value such as
+        ``?db=first``), when the store is built rather than at the first hit.
     """
 
     def __init__(
@@ -370,6 +374,7 @@ class RedisStore(Store):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if not backoff >= 0:
             raise ValueError(f"backoff must be a number of seconds ≥ 0, got {backoff!r}")
+        _check_redis_url(url)
         self.url = url
         self.timeout = timeout
         self.prefix = prefix
@@ -460,6 +465,20 @@ class RedisStore(Store):
 # NOTE: redis-py also reads a password from the query (``?password=``, the
 # documented way for ``unix://`` URLs; ``ssl_password`` too).
 _QUERY_PASSWORD = re.compile(r"([?&][^=&#]*password[^=&#]*=)[^&#]*", re.IGNORECASE)
+
+
+def _check_redis_url(url: str) -> None:
+    # redis-py reads the URL's query into connection options only when the
+    # first connection is made: an unknown one (``?PASSWORD=``) or a bad value
+    # would then fail every request.  Building a connection object opens no
+    # socket, so it can be done now, when the app is built.
+    import redis
+
+    try:
+        pool = redis.ConnectionPool.from_url(url)
+        pool.connection_class(**pool.connection_kwargs)
+    except (TypeError, ValueError, redis.RedisError) as exc:
+        raise ValueError(f"RedisStore cannot use {_redact(url)!r}: {exc}") from None
 
 
 def _redact(url: str) -> str:

@@ -274,7 +274,7 @@ def test_a_locked_sqlite_is_503_for_writes_and_reads_go_on(
         users.database.dispose()
     warnings = [r.getMessage() for r in caplog.records if r.name == "examples.auth"]
     assert len(warnings) == 2
-    assert warnings[0].startswith("database unavailable in POST /api/register [request_id=")
+    assert warnings[0].startswith("database unavailable in POST '/api/register' [request_id=")
     assert not [r for r in caplog.records if r.name == "microapi.error"]  # no 500
 
 

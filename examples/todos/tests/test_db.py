@@ -119,7 +119,7 @@ def test_a_locked_database_is_503_with_retry_after(
     assert not [record for record in caplog.records if record.name == "microapi.error"]
     warnings = [record for record in caplog.records if record.name == "examples.todos"]
     assert len(warnings) == 4
-    assert "database unavailable in POST /api/todos [request_id=" in warnings[0].getMessage()
+    assert "database unavailable in POST '/api/todos' [request_id=" in warnings[0].getMessage()
     assert client.post("/api/todos", json={"title": "after"}).status_code == 201
     assert client.get("/api/todos").json["total"] == 2
 
