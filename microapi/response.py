@@ -14,12 +14,18 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
-from typing import IO, TYPE_CHECKING, Any, SupportsIndex
+from typing import IO, TYPE_CHECKING, Any
 from zlib import crc32
 
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import NotFound
-from werkzeug.http import HTTP_STATUS_CODES, dump_cookie, parse_etags, unquote_etag
+from werkzeug.http import (
+    HTTP_STATUS_CODES,
+    dump_cookie,
+    dump_options_header,
+    parse_etags,
+    unquote_etag,
+)
 from werkzeug.security import safe_join
 from werkzeug.urls import iri_to_uri
 from werkzeug.utils import send_file, send_from_directory
@@ -93,37 +99,39 @@ def header_value(name: str, value: object) -> str:
     return text
 
 
-def _checked(header: tuple[str, Any]) -> tuple[str, str]:
-    name, value = header
-    return name, header_value(name, value)
+class _CheckedHeaders(Headers):
+    """The werkzeug ``Headers`` view :attr:`Res.headers` returns: writes are checked.
 
-
-class _CheckedHeaders(list[tuple[str, str]]):
-    """The header list behind :attr:`Res.headers`: what the view writes is checked.
-
-    werkzeug's ``Headers`` refuses newlines only; through this list a value
-    written with ``res.headers[...] = ...``, ``.add``, ``.set``, ``.extend``
-    and the rest meets :func:`header_value`, as ``set_header`` does.
+    werkzeug's ``Headers`` refuses newlines only.  All its writers
+    (``[]=``, ``add``, ``set``, ``setdefault``, ``setlist``, ``extend``,
+    ``update``) go through :meth:`add`, :meth:`set` and ``__setitem__``, so
+    checking there holds every value to :func:`header_value`, as
+    ``set_header`` does.
     """
 
-    def append(self, header: tuple[str, str]) -> None:
-        super().append(_checked(header))
+    def add(self, key: str, value: Any, /, **kwargs: Any) -> None:
+        """Add a value for header *key* (see werkzeug's ``Headers.add``)."""
+        super().add(key, _view_value(key, value, kwargs))
 
-    def insert(self, index: SupportsIndex, header: tuple[str, str]) -> None:
-        super().insert(index, _checked(header))
+    def set(self, key: str, value: Any, /, **kwargs: Any) -> None:
+        """Set header *key*, replacing its values (see werkzeug's ``Headers.set``)."""
+        super().set(key, _view_value(key, value, kwargs))
 
-    def extend(self, headers: Iterable[tuple[str, str]]) -> None:
-        super().extend([_checked(header) for header in headers])
-
-    def __iadd__(self, headers: Iterable[tuple[str, str]]) -> _CheckedHeaders:  # type: ignore[override,misc]
-        self.extend(headers)
-        return self
-
-    def __setitem__(self, index: Any, header: Any) -> None:
-        if isinstance(index, slice):
-            super().__setitem__(index, [_checked(item) for item in header])
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if isinstance(key, str):
+            self.set(key, value)
+        elif isinstance(key, slice):
+            super().__setitem__(key, [(name, header_value(name, text)) for name, text in value])
         else:
-            super().__setitem__(index, _checked(header))
+            super().__setitem__(key, (value[0], header_value(value[0], value[1])))
+
+
+def _view_value(key: str, value: Any, options: dict[str, Any]) -> str:
+    # As werkzeug renders keyword options (``add("Content-Disposition",
+    # "attachment", filename="a.txt")``), then checked.
+    if options:
+        value = dump_options_header(value, {k.replace("_", "-"): v for k, v in options.items()})
+    return header_value(key, value)
 
 
 def _check_inside(root: str | PathLike[str], name: str | PathLike[str]) -> None:
@@ -251,9 +259,7 @@ class Res:
         Values written through it are checked as :meth:`set_header` checks
         them (:exc:`ValueError`).
         """
-        if self._headers.__class__ is not _CheckedHeaders:
-            self._headers = _CheckedHeaders(self._headers)
-        view = Headers()
+        view = _CheckedHeaders()
         # PERF: share the list instead of copying, so headers set through the
         # view and through set_header are one and the same.
         view._list = self._headers

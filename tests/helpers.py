@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.slowclients import default_workers
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -155,7 +153,11 @@ def serving(
     command = [python, "-m", "microapi", "serve", app, "--server", server]
     command += ["--bind", f"127.0.0.1:{port}"]
     if workers is None:
-        workers = default_workers()
+        # NOTE: lazy: the benchmarks' copy of microapi serve's rule, read in
+        # the server's environment (its WEB_CONCURRENCY wins).
+        from benchmarks.slowclients import default_workers
+
+        workers = int(environ.get("WEB_CONCURRENCY") or 0) or default_workers()
     else:
         command += ["--workers", str(workers)]
     if threads is not None:

@@ -14,6 +14,7 @@ import pytest
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from microapi import Api, HTTPError, Request, Res
+from microapi.middleware import cors
 from microapi.testing import TestClient
 from tests.helpers import assert_problem, raw_call
 
@@ -717,6 +718,23 @@ def test_the_headers_view_refuses_what_set_header_refuses(
         "still fine",
         "set_header too",
     )
+
+
+def test_the_headers_view_is_the_list_middleware_holds(api: Api, client: TestClient) -> None:
+    # cors keeps the response's header list across next() and puts its Vary
+    # back after a handler replaced Vary: through the view too.
+    api.middleware(cors(["https://app.example"]))
+
+    @api.route("/h")
+    def handler(req: Request, res: Res) -> None:
+        res.headers["Vary"] = "Accept"
+        res.headers.add("Content-Disposition", "attachment", filename="a b.txt")
+        res.json({})
+
+    response = client.get("/h", headers={"Origin": "https://app.example"})
+    assert response.headers.getlist("Vary") == ["Accept", "Origin"]
+    assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="a b.txt"'
 
 
 def test_a_stream_content_type_rfc_9110_forbids_is_refused(api: Api, client: TestClient) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ..extras import require
 
@@ -478,15 +478,20 @@ def _check_redis_url(url: str) -> None:
         pool = redis.ConnectionPool.from_url(url)
         pool.connection_class(**pool.connection_kwargs)
     except (TypeError, ValueError, redis.RedisError) as exc:
-        raise ValueError(f"RedisStore cannot use {_redact(url)!r}: {exc}") from None
+        shown = _redact(url)
+        # An unknown option's message names only the option; a value redis-py
+        # cannot read may be quoted in its message, a password included.
+        detail = exc if isinstance(exc, TypeError) or shown == url else type(exc).__name__
+        raise ValueError(f"RedisStore cannot use {shown!r}: {detail}") from None
 
 
 def _redact(url: str) -> str:
-    # Logs and reprs never show a password: in the netloc, nor in the query
+    # Logs, reprs and errors never show a password: in the userinfo (all
+    # before the last "@" after the scheme, however malformed: an unencoded
+    # "/", "?" or "#" in a password would fool urlsplit), nor in the query
     # (the WARNING of an outage, which names the store, would log it).
-    parts = urlsplit(url)
-    if parts.password is not None:
-        netloc = parts.netloc.rpartition("@")
-        user = parts.username or ""
-        url = urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+    scheme, separator, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if at and ":" in userinfo:
+        url = f"{scheme}{separator}{userinfo.partition(':')[0]}:***@{host}"
     return _QUERY_PASSWORD.sub(r"\1***", url)

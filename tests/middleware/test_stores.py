@@ -112,6 +112,8 @@ def test_invalid_arguments(tmp_path: Path) -> None:
         "redis://:s3cret@127.0.0.1:1/0?db=first",
         "rediss://:s3cret@127.0.0.1:1/0?ssl_cert_reqs=maybe",
         "unix:///tmp/redis.sock?password=s3cret&db=first",
+        "redis://user:s3?cret@127.0.0.1:1/0",  # unencoded: redis-py reads a port of "s3"
+        "redis://user:s3/cret@127.0.0.1/0",
     ],
 )
 def test_a_redis_url_option_redis_cannot_use_is_refused_when_built(url: str) -> None:
