@@ -196,6 +196,17 @@ def serving(
         process.stdout.close()
 
 
+@contextmanager
+def serving_source(
+    directory: Path, module: str, source: str, server: str, workers: int = 1
+) -> Iterator[Served]:
+    """Write *source* as *module*.py in *directory* and serve its ``api`` with *server*."""
+    (directory / f"{module}.py").write_text(source)
+    env = {"PYTHONPATH": str(directory)}
+    with serving(f"{module}:api", directory, server, workers=workers, env=env) as served:
+        yield served
+
+
 def gunicorn(
     app: str, runtime_dir: Path, *options: str, env: dict[str, str] | None = None
 ) -> AbstractContextManager[Served]:

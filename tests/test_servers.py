@@ -22,7 +22,7 @@ from microapi import Api
 from microapi.cli import main
 from microapi.servers import ACCESS_LOG_ENV, APP_ENV, DEFAULT_THREADS, AccessLog, granian_app
 from microapi.testing import TestClient
-from tests.helpers import serving
+from tests.helpers import serving, serving_source
 
 #: An app with request ids and a slow route, written into the test's directory.
 APP = """
@@ -527,9 +527,7 @@ def raw_server(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Any]:
     directory = tmp_path_factory.mktemp("raw")
-    (directory / "raw_app.py").write_text(RAW_APP)
-    env = {"PYTHONPATH": str(directory)}
-    with serving("raw_app:api", directory, request.param, workers=1, env=env) as served:
+    with serving_source(directory, "raw_app", RAW_APP, request.param) as served:
         yield served
 
 
@@ -575,11 +573,9 @@ def test_granian_ends_a_malformed_chunked_body_where_it_breaks(tmp_path: Path) -
     # cannot tell it from a short, well-formed body (gunicorn raises, and
     # microapi answers 400). A JSON body cut short fails to parse (400); a form
     # cut at a field boundary reads as the fields before the break.
-    (tmp_path / "raw_app.py").write_text(RAW_APP)
-    env = {"PYTHONPATH": str(tmp_path)}
     head = b"POST /form HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
     head += b"Content-Type: application/x-www-form-urlencoded\r\n\r\n"
-    with serving("raw_app:api", tmp_path, "granian", workers=1, env=env) as served:
+    with serving_source(tmp_path, "raw_app", RAW_APP, "granian") as served:
         received = exchange(served.address, head + b"3\r\na=1\r\nZZZ\r\n&b=2\r\n0\r\n\r\n")
     assert statuses(received) == [200]
     assert received.endswith(b'{"form":{"a":"1"}}')

@@ -37,7 +37,7 @@ import pytest
 from hypothesis import event, given, note
 from hypothesis import strategies as st
 
-from tests.helpers import SERVERS, serving
+from tests.helpers import SERVERS, serving_source
 
 APP = """
 from microapi import Api
@@ -342,9 +342,7 @@ def framing_server(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Any]:
     directory = tmp_path_factory.mktemp("framing")
-    (directory / "framing_app.py").write_text(APP)
-    env = {"PYTHONPATH": str(directory)}
-    with serving("framing_app:api", directory, request.param, workers=1, env=env) as served:
+    with serving_source(directory, "framing_app", APP, request.param) as served:
         yield served
 
 
