@@ -23,8 +23,7 @@ from .errors import PROBLEM_CONTENT_TYPE, to_problem
 from .jsonutil import dumps
 from .protocol import loggable_path
 from .response import STATUS_LINES, Res, header_value
-from .routing import describe
-from .types import ErrorHandler
+from .types import ErrorHandler, describe
 
 if TYPE_CHECKING:
     from .chain import EventLoops
@@ -109,17 +108,14 @@ class ErrorHandling:
         code = exc.code if isinstance(exc, HTTPException) else None
         # A status STATUS_LINES lacks (code = 999) would fail at emission.
         res._reset_for_error(code if code in STATUS_LINES else 500)
-        # A route's response= schema shadows res.json (microapi.validation);
-        # error handlers' bodies are never dumped through it.
-        # PERF: here, not in _reset_for_error: reading res.__dict__ costs
-        # every 404 about 0.2 µs (CPython builds the dict on demand).
-        res.__dict__.pop("json", None)
+        # Error handlers' bodies are never dumped through the route's
+        # response= schema (microapi.validation).
+        res._dump = None
         try:
             value = handler(req, res, exc)
             if inspect.isawaitable(value):
                 value = self._loops.run(value)  # type: ignore[arg-type]
-            if value is not None and value is not res:
-                res._send_returned(value, handler)
+            res._finish(value, handler)
         except Exception as error:
             # Its traceback chains the original exception.
             self._log_exception(req, error, f"error handler {describe(handler)} failed")

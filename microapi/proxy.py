@@ -365,9 +365,9 @@ def _body(req: Request, body: bytes | str | Iterable[bytes] | None) -> tuple[Any
     chunked = "chunked" in req.headers.get("Transfer-Encoding", "").lower()
     if length is None and not chunked:
         return None, None
-    # NOTE: werkzeug's cache of req.get_data(): a body the handler already
-    # read (to verify a signature, say) is no longer in the stream.
-    cached: bytes | None = getattr(req, "_cached_data", None)
+    # NOTE: req.get_data()'s cache: a body the handler already read (to
+    # verify a signature, say) is no longer in the stream.
+    cached = req._data
     route = req.route
     if cached is None and (route is None or route.body_parser):
         cached = req.get_data()  # bounded by the body limit, and req.body still works

@@ -1,4 +1,4 @@
-"""Type aliases for handlers, middleware and the callables between them."""
+"""Handlers, middleware and the callables between them: type aliases, and names for messages."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from .request import Request
     from .response import Res
 
-__all__ = ["ErrorHandler", "Handler", "Middleware", "Next", "WSGIApp"]
+__all__ = ["ErrorHandler", "Handler", "Middleware", "Next", "WSGIApp", "describe"]
 
 #: ``next()`` as middleware sees it: runs the rest of the chain (awaitable
 #: in async middleware).
@@ -33,3 +33,10 @@ Target: TypeAlias = Callable[["Request", "Res"], None]
 
 #: Awaitable form of :data:`Target`, for the async part of a chain.
 AsyncTarget: TypeAlias = Callable[["Request", "Res"], Coroutine[Any, Any, None]]
+
+
+def describe(func: Any) -> str:
+    """``module:qualname`` of a handler or middleware, for messages."""
+    module = getattr(func, "__module__", None)
+    name = getattr(func, "__qualname__", None) or type(func).__qualname__
+    return f"{module}:{name}" if module else str(name)

@@ -127,6 +127,29 @@ def test_mount_hosts_another_wsgi_app(api: Api, client: TestClient) -> None:
     assert ran == [True]  # only for /legacyx: mounted apps skip microapi middleware
 
 
+@pytest.mark.parametrize("method", ["", "G E T", "GET\r\n", "(GET)"])
+def test_mounted_apps_get_only_requests_with_a_method(api: Api, method: str) -> None:
+    # Found by make fuzz: a method that is no token reached the mounted app
+    # (200), where every route of the Api answers it 400.
+    called: list[str] = []
+
+    def legacy(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        called.append(environ["REQUEST_METHOD"])
+        return _legacy(environ, start_response)
+
+    api.mount("/legacy", legacy)
+    environ = create_environ("/legacy/x")
+    environ["REQUEST_METHOD"] = method
+    body, status, headers = run_wsgi_app(api, environ)
+    assert status.startswith("400 ")
+    assert headers["Content-Type"] == "application/problem+json"
+    assert "is not an HTTP method" in json.loads(b"".join(body))["detail"]
+    assert called == []
+    environ = create_environ("/legacy/x", method="PURGE")  # a token: the app's to answer
+    assert run_wsgi_app(api, environ)[1].startswith("200 ")
+    assert called == ["PURGE"]
+
+
 @pytest.mark.parametrize("prefix", ["legacy", "/legacy/", ""])
 def test_mount_prefix_is_checked(api: Api, prefix: str) -> None:
     with pytest.raises(ValueError, match="mount prefix"):

@@ -176,18 +176,27 @@ def test_no_private_werkzeug_name_is_imported() -> None:
     assert used == []
 
 
+# microapi's own attributes that share a name with a private one of
+# werkzeug's (Res._status, Res._headers, proxy's _Response._done...): set on
+# microapi's own classes, never read from werkzeug's objects.
+SHARED_NAMES = {"_done", "_headers", "_root", "_status", "_stream"}
+
+
 def test_no_private_werkzeug_attribute_is_read() -> None:
     # An attribute named like one of werkzeug's private ones (rule._parts,
-    # rule._converters) that microapi does not define itself must be
-    # werkzeug's.
+    # Headers._list, Request._cached_data), read, written, or named in a
+    # string (getattr(req, "_cached_data")), must be werkzeug's.
     trees = {name: ast.parse(path.read_text(encoding="utf-8")) for name, path in _modules().items()}
-    suspects = _private_werkzeug_names() - _own_names(list(trees.values()))
-    assert {"_parts", "_converters"} <= suspects  # the check would see them
+    private = _private_werkzeug_names()
+    assert {"_parts", "_converters", "_list", "_cached_data"} <= private  # the check would see them
+    assert SHARED_NAMES.issubset(private & _own_names(list(trees.values())))  # none stale
+    suspects = private - SHARED_NAMES
     used = sorted(
-        f"{name}:{node.lineno}: .{node.attr}"
+        f"{name}:{node.lineno}: {node.attr if isinstance(node, ast.Attribute) else node.value!r}"
         for name, tree in trees.items()
         for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and node.attr in suspects
+        if (isinstance(node, ast.Attribute) and node.attr in suspects)
+        or (isinstance(node, ast.Constant) and node.value in suspects)
     )
     assert used == []
 
@@ -210,15 +219,6 @@ def _private_overrides(tree: ast.Module, private: set[str]) -> list[str]:
     ]
 
 
-# Private werkzeug hooks still overridden, in modules being changed by other
-# work (issue 19 lists them); remove an entry when its override goes.  A new
-# one fails the test.
-KNOWN_PRIVATE_OVERRIDES = {
-    "microapi.middleware.proxy_fix: _ProxyFix._get_real_value",
-    "microapi.request: Request._load_form_data",
-}
-
-
 def test_no_private_werkzeug_method_is_overridden() -> None:
     private = _private_werkzeug_names()
     overrides = {
@@ -226,7 +226,7 @@ def test_no_private_werkzeug_method_is_overridden() -> None:
         for name, path in _modules().items()
         for override in _private_overrides(ast.parse(path.read_text(encoding="utf-8")), private)
     }
-    assert overrides == KNOWN_PRIVATE_OVERRIDES
+    assert overrides == set()
     hook = "from werkzeug.test import Client\nclass C(Client):\n  def _add_cookies_to_wsgi(s): ..."
     assert _private_overrides(ast.parse(hook), private) == ["C._add_cookies_to_wsgi"]
 
@@ -255,3 +255,35 @@ def test_routing_builds_on_nothing_but_itself_and_types() -> None:
         if name.startswith("microapi.routing") and targets - allowed
     }
     assert outside == {}
+
+
+ADD_ONS = {
+    "microapi.openapi",
+    "microapi.docs",
+    "microapi.discover",
+    "microapi.proxy",
+    "microapi.cli",
+    "microapi.__main__",
+    "microapi.appload",
+    "microapi.servers",
+}
+
+
+def _imported_with(graph: dict[str, set[str]], module: str) -> set[str]:
+    """Every module importing *module* runs, itself included."""
+    seen = {module}
+    todo = [module]
+    while todo:
+        for target in graph.get(todo.pop(), ()):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def test_the_core_loads_without_the_add_ons() -> None:
+    # CONTRIBUTING.md, "Architecture": the add-ons are imported when used.
+    graph = import_graph()
+    assert ADD_ONS.issubset(graph)
+    assert _imported_with(graph, "microapi") & ADD_ONS == set()
+    assert "microapi.appload" in _imported_with(graph, "microapi.cli")  # the check sees edges

@@ -813,6 +813,73 @@ def test_get_data_agrees_with_the_stream(
         assert body_outcome(ours.stream.read) == body_outcome(theirs.stream.read)
 
 
+FORM = b"a=1&b=%C3%A9"
+FORM_TYPE = "application/x-www-form-urlencoded"
+PARSED_FORM = {"a": ["1"], "b": ["é"]}
+
+
+def _read(req: Request, what: str) -> Any:
+    if what in ("form", "files", "values"):
+        return getattr(req, what).to_dict(flat=False)
+    if what == "stream":
+        return req.stream.read()
+    if what == "data":
+        return req.data
+    return req.get_data(as_text=what == "text")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "reads", "want"),
+    [
+        # A form parsed first still leaves get_data() the raw bytes...
+        (FORM_TYPE, FORM, ["form", "raw", "stream"], [PARSED_FORM, FORM, b""]),
+        (FORM_TYPE, FORM, ["raw", "form", "files"], [FORM, PARSED_FORM, {}]),
+        (FORM_TYPE, FORM, ["values", "text"], [PARSED_FORM, FORM.decode()]),
+        # ...but req.data, werkzeug's "what the form left", is empty for a
+        # form, and then so is get_data() (werkzeug's cache, as werkzeug).
+        (FORM_TYPE, FORM, ["data", "form", "raw"], [b"", PARSED_FORM, b""]),
+        (FORM_TYPE, FORM, ["form", "data"], [PARSED_FORM, FORM]),
+        # Not a form: the forms are empty and the body stays readable.
+        ("application/json", b'{"a": 1}', ["form", "raw"], [{}, b'{"a": 1}']),
+        ("application/json", b'{"a": 1}', ["data", "files"], [b'{"a": 1}', {}]),
+        ("text/plain", b"a=1", ["stream", "raw", "form"], [b"a=1", b"", {}]),
+    ],
+)
+def test_forms_and_get_data_in_any_order(
+    content_type: str, body: bytes, reads: list[str], want: list[Any]
+) -> None:
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": content_type,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    req = Request(environ)
+    assert [_read(req, what) for what in reads] == want
+
+
+def test_a_multipart_form_parsed_after_get_data() -> None:
+    body = (
+        b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n'
+        b'--x\r\nContent-Disposition: form-data; name="f"; filename="n.txt"\r\n'
+        b"Content-Type: text/plain\r\n\r\nhello\r\n--x--\r\n"
+    )
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": "multipart/form-data; boundary=x",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    req = Request(environ)
+    try:
+        assert req.get_data() == body
+        assert req.form.to_dict() == {"a": "1"}
+        assert req.files["f"].read() == b"hello"
+        assert req.get_data() == body
+    finally:
+        req.close()
+
+
 def test_get_data_reads_the_content_length_only() -> None:
     environ = {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "3", "wsgi.input": io.BytesIO(b"abcdef")}
     req = Request(environ)
@@ -947,7 +1014,7 @@ def test_headers_get_agrees_with_werkzeug(
 
 
 def test_headers_get_cache_is_bounded() -> None:
-    from microapi import reqattrs as module
+    from microapi import request as module
 
     environ = {"HTTP_X_NAME_1100": "v", "wsgi.input": io.BytesIO(b"")}
     headers = Request(environ).headers

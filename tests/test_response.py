@@ -7,14 +7,18 @@ import datetime
 import decimal
 import gc
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from wsgiref.validate import validator
 
 import pytest
+from werkzeug.datastructures import Headers
+from werkzeug.test import create_environ
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from microapi import Api, HTTPError, Request, Res
-from microapi.middleware import cors
+from microapi.middleware import MemoryStore, cors, rate_limit, request_id, security_headers
 from microapi.testing import TestClient
 from tests.helpers import assert_problem, raw_call
 
@@ -693,6 +697,8 @@ VIEW_WRITES = {
     "index": lambda headers, value: headers.__setitem__(0, ("X-Used", value)),
     "slice": lambda headers, value: headers.__setitem__(slice(0, 1), [("X-Used", value)]),
     "bad name": lambda headers, value: headers.__setitem__("Bad Name", "v"),
+    # Not werkzeug's: what the view has as the builder's header store.
+    "append": lambda headers, value: headers.append(("X-New", value)),
 }
 
 
@@ -721,8 +727,8 @@ def test_the_headers_view_refuses_what_set_header_refuses(
 
 
 def test_the_headers_view_is_the_list_middleware_holds(api: Api, client: TestClient) -> None:
-    # cors keeps the response's header list across next() and puts its Vary
-    # back after a handler replaced Vary: through the view too.
+    # cors puts its Vary back after next() when a handler replaced Vary:
+    # through the view too, which the handler's read made the header store.
     api.middleware(cors(["https://app.example"]))
 
     @api.route("/h")
@@ -735,6 +741,162 @@ def test_the_headers_view_is_the_list_middleware_holds(api: Api, client: TestCli
     assert response.headers.getlist("Vary") == ["Accept", "Origin"]
     assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
     assert response.headers["Content-Disposition"] == 'attachment; filename="a b.txt"'
+
+
+def test_the_headers_view_shows_headers_set_after_it_was_read(api: Api, client: TestClient) -> None:
+    seen: dict[str, Any] = {}
+
+    @api.route("/h")
+    def handler(req: Request, res: Res) -> None:
+        view = res.headers
+        res.set_header("X-Set", "1").append_header("X-Added", "2").cookie("c", "v")
+        seen["set"], seen["added"] = view.get("X-Set"), view.getlist("X-Added")
+        seen["cookie"] = view.get("Set-Cookie", "")
+        view["X-Twice"] = "view"
+        res.set_header("x-twice", "set_header")  # replaces what the view set
+        seen["twice"] = view.getlist("X-Twice")
+        seen["same"] = res.headers is view
+        res.json({})
+
+    response = client.get("/h")
+    assert response.status_code == 200
+    assert seen.pop("cookie").startswith("c=v;")
+    assert seen == {"set": "1", "added": ["2"], "twice": ["set_header"], "same": True}
+    assert (response.headers["X-Set"], response.headers["X-Twice"]) == ("1", "set_header")
+
+
+def _validated_call(
+    api: Api, path: str, headers: dict[str, str] | None = None
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Call *api* through wsgiref's PEP 3333 validator (headers a real list)."""
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def start_response(
+        status: str, response_headers: list[tuple[str, str]], exc_info: Any = None, /
+    ) -> Callable[[bytes], object]:
+        started.append((status, response_headers))
+        return lambda data: None
+
+    environ = create_environ(path, headers=headers)
+    iterable = validator(api)(environ, start_response)
+    try:
+        body = b"".join(iterable)
+    finally:
+        iterable.close()  # type: ignore[attr-defined]
+    [(status, sent)] = started  # called once
+    return status, sent, body
+
+
+#: How a handler that wrote through the view sends its body: one per way
+#: emission hands the headers to the server.
+VIEW_BODIES: dict[str, Callable[[Res], Any]] = {
+    "json": lambda res: res.json({"ok": True}),
+    "204": lambda res: res.status(204).end(),
+    "stream": lambda res: res.stream(iter([b"chunk"])),
+    "werkzeug Response": lambda res: WerkzeugResponse("ok"),
+}
+
+
+@pytest.mark.parametrize("body", list(VIEW_BODIES))
+def test_headers_written_through_the_view_are_sent(api: Api, body: str) -> None:
+    @api.route("/h")
+    def handler(req: Request, res: Res) -> Any:
+        res.set_header("X-Before", "b")  # the view starts from what is there
+        view = res.headers
+        view["X-Item"] = "1"
+        view.add("X-Add", "2")
+        view.extend({"X-Extend": "3"})
+        view.setdefault("X-Before", "not this")
+        view["X-Gone"] = "x"
+        del view["X-Gone"]
+        return VIEW_BODIES[body](res)
+
+    _, sent, _ = _validated_call(api, "/h")
+    assert [(name, value) for name, value in sent if name.startswith("X-")] == [
+        ("X-Before", "b"),
+        ("X-Item", "1"),
+        ("X-Add", "2"),
+        ("X-Extend", "3"),
+    ]
+
+
+def test_a_view_written_before_a_304_keeps_its_headers(api: Api) -> None:
+    @api.route("/h")
+    def handler(req: Request, res: Res) -> None:
+        res.headers["X-View"] = "v"
+        res.json({"same": "body"})
+
+    _, sent, _ = _validated_call(api, "/h")
+    status, cached, body = _validated_call(api, "/h", {"If-None-Match": dict(sent)["ETag"]})
+    assert (status, body) == ("304 Not Modified", b"")
+    assert ("X-View", "v") in cached
+
+
+def test_middleware_headers_after_the_view_was_read_are_sent(api: Api) -> None:
+    # The bundled middleware write to the builder's header store directly;
+    # once a middleware or handler read res.headers, that store is the view.
+    seen: dict[str, list[str]] = {}
+
+    @api.middleware
+    def reads_the_view_first(req: Request, res: Res, next: Any) -> None:
+        if req.path == "/outer":
+            view = res.headers
+            view["Referrer-Policy"] = "origin"  # security_headers keeps it
+            next()
+            seen["after next()"] = sorted(view.keys())
+        else:
+            next()
+
+    api.middleware(request_id())
+    api.middleware(security_headers())
+    api.middleware(rate_limit("100/minute", store=MemoryStore()))
+    api.middleware(rate_limit("5/minute", store=MemoryStore()))  # the stricter: kept
+    api.middleware(cors(["https://app.example"]))
+
+    @api.route("/outer", name="outer")
+    @api.route("/inner", name="inner")
+    def handler(req: Request, res: Res) -> None:
+        res.headers["Vary"] = "Accept"
+        res.json({})
+
+    for path, remaining in (("/outer", "4"), ("/inner", "3")):
+        _, sent, _ = _validated_call(api, path, {"Origin": "https://app.example"})
+        headers = Headers(sent)
+        assert headers.getlist("Vary") == ["Accept", "Origin"], path
+        assert headers["Access-Control-Allow-Origin"] == "https://app.example"
+        assert headers.getlist("RateLimit-Remaining") == [remaining]
+        assert headers["Content-Security-Policy"]
+        assert len(headers["X-Request-ID"]) == 32
+        policy = headers.getlist("Referrer-Policy")
+        assert policy == (["origin"] if path == "/outer" else ["no-referrer"])
+    assert {"Access-Control-Allow-Origin", "X-Request-ID", "RateLimit-Remaining"} <= set(
+        seen["after next()"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"), [(HTTPError(409, "conflict"), 409), (RuntimeError("bug"), 500)]
+)
+def test_an_error_after_the_view_was_written_drops_its_body_headers(
+    api: Api, client: TestClient, exc: Exception, status: int
+) -> None:
+    @api.route("/h")
+    def handler(req: Request, res: Res) -> None:
+        view = res.headers
+        view["Content-Type"] = "text/csv"
+        view.add("Content-Disposition", "attachment", filename="a.csv")
+        view["ETag"] = '"v1"'
+        view["Location"] = "/elsewhere"
+        view["X-Keep"] = "kept"
+        res.send("a,b")
+        raise exc
+
+    response = client.get("/h")
+    assert_problem(response, status)
+    assert response.headers["X-Keep"] == "kept"
+    for name in ("Content-Disposition", "ETag", "Location"):
+        assert name not in response.headers
+    assert response.headers["Content-Length"] == str(len(response.data))
 
 
 def test_a_stream_content_type_rfc_9110_forbids_is_refused(api: Api, client: TestClient) -> None:

@@ -133,7 +133,7 @@ def cors(
         if origin is None or (origin not in exact and (allowed is None or not allowed(origin))):
             out.append(_VARY_ORIGIN)
             next()
-            _keep_vary(out)
+            _keep_vary(res)
             return
         allow_origin = star or (_ALLOW_ORIGIN, origin)
         if req.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ:
@@ -150,15 +150,18 @@ def cors(
         if actual_tail:
             out.extend(actual_tail)
         next()
-        _keep_vary(out)
+        _keep_vary(res)
 
     return cors_middleware
 
 
-def _keep_vary(out: list[tuple[str, str]]) -> None:
-    # NOTE: a handler's res.set_header("Vary", ...) replaces every Vary
-    # line, ours included; put it back.  The usual case is one identity
-    # comparison.
+def _keep_vary(res: Res) -> None:
+    # NOTE: a handler's res.set_header("Vary", ...) (or res.headers["Vary"]
+    # = ...) replaces every Vary line, ours included; put it back.  The
+    # store is read again, not the one held before next(): a handler that
+    # read res.headers made that view the store.  The usual case is one
+    # identity comparison.
+    out = res._headers
     if _VARY_ORIGIN not in out:
         out.append(_VARY_ORIGIN)
 

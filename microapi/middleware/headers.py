@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from ..chain import before_only
 from ..request import Request
-from ..response import Res, header_value
+from ..response import HeaderStore, Res, header_value
 from ..types import Middleware, Next
 
 __all__ = [
@@ -177,10 +177,10 @@ def security_headers(
     named = tuple((name.lower(), name, value) for name, value in defaults)
     ours = frozenset(lower for lower, _, _ in named) | {"strict-transport-security"}
 
-    def merge(req: Request, headers: list[tuple[str, str]]) -> None:
+    def merge(req: Request, headers: HeaderStore) -> None:
         # An outer middleware set some of these headers: its values stay.
         present = {name.lower() for name, _ in headers}
-        headers += [(name, value) for lower, name, value in named if lower not in present]
+        headers.extend([(name, value) for lower, name, value in named if lower not in present])
         if hsts is not None and "strict-transport-security" not in present and _is_https(req):
             headers.append(hsts)
 
@@ -193,7 +193,7 @@ def security_headers(
                 merge(req, headers)
                 break
         else:
-            headers += defaults
+            headers.extend(defaults)
             if hsts is not None and _is_https(req):
                 headers.append(hsts)
         next()

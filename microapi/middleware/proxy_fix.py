@@ -4,15 +4,22 @@ Behind a reverse proxy the server sees the proxy's address and scheme; the
 proxy tells the client's in ``X-Forwarded-For``/``-Proto``/``-Host``/
 ``-Port``/``-Prefix``.  Those headers are only as trustworthy as the
 proxies that set them: a client can send them too.  So, as in werkzeug's
-:class:`~werkzeug.middleware.proxy_fix.ProxyFix` (which does the work
-here), each header is trusted for a number of proxies: with ``x_for=1``
-the *last* value of ``X-Forwarded-For`` (the one the nearest proxy
-appended) is the client; values a client prepended are ignored, and so is
-a header with fewer values than proxies configured.  Without
-``proxy_fix`` the headers change nothing.  The client's entry counts only
-if it is an IP address, normalised (:func:`~.addresses.normalise_address`:
-no port, no brackets, IPv4-mapped unmapped, IPv6 compressed); anything
-else (``unknown``, a host name, garbage) leaves the peer's address.
+:class:`~werkzeug.middleware.proxy_fix.ProxyFix`, each header is trusted
+for a number of proxies: with ``x_for=1`` the *last* value of
+``X-Forwarded-For`` (the one the nearest proxy appended) is the client;
+values a client prepended are ignored, and so is a header with fewer
+values than proxies configured.  Without ``proxy_fix`` the headers change
+nothing.  The client's entry counts only if it is an IP address,
+normalised (:func:`~.addresses.normalise_address`: no port, no brackets,
+IPv4-mapped unmapped, IPv6 compressed); anything else (``unknown``, a
+host name, garbage) leaves the peer's address.
+
+Headers without a ``"`` (what proxies send) are applied by this module's
+own code, which follows ``ProxyFix`` rule for rule and leaves exactly the
+environ it would (``werkzeug.proxy_fix.orig`` included; a property test
+compares the two on generated headers).  When a configured header has a
+``"`` (a quoted list item, with its escapes), a stock ``ProxyFix`` does
+the work, with werkzeug's parser for quoting.
 
 Register it first (``api.middleware(proxy_fix())`` before anything
 else): it rewrites ``req.environ`` and forgets what ``req`` had computed
@@ -77,27 +84,80 @@ _KEYS = {
 }
 
 
-class _ProxyFix(ProxyFix):
-    """werkzeug's ``ProxyFix``, parsing unquoted headers with ``str.split``.
+def _trusted_item(count: int, value: str | None) -> str | None:
+    """The *count*-th item from the end of an unquoted list header, or ``None``.
 
-    PERF: werkzeug's ``parse_list_header`` walks the value character by
-    character (~0.75 µs for one address); a header without ``"`` parses
-    the same with ``str.split`` (tests compare the two).
+    What ``ProxyFix`` takes from a header without ``"``: werkzeug's
+    ``parse_list_header`` splits such a value at every ``,``, strips spaces
+    and tabs from each item and drops the empty ones; there are no quotes to
+    undo.  ``None`` for a count of 0, an absent or empty header, or fewer
+    items than *count*.
     """
-
-    def _get_real_value(self, trusted: int, value: str | None) -> str | None:
-        if not (trusted and value):
-            return None
-        if '"' in value:
-            return super()._get_real_value(trusted, value)
-        # The trusted-th non-empty item from the end: proxies append.
-        for part in reversed(value.split(",")):
-            item = part.strip(" \t")
-            if item:
-                trusted -= 1
-                if not trusted:
-                    return item
+    if not (count and value):
         return None
+    if "," not in value:
+        # PERF: one item (one proxy, one hop), the common case: ~85 ns,
+        # against ~1.2 µs for parse_list_header("203.0.113.7").
+        item = value.strip(" \t")
+        return item if item and count == 1 else None
+    # The count-th non-empty item from the end: proxies append.
+    for part in reversed(value.split(",")):
+        item = part.strip(" \t")
+        if item:
+            count -= 1
+            if not count:
+                return item
+    return None
+
+
+def _apply_unquoted(
+    environ: dict[str, Any], x_for: int, x_proto: int, x_host: int, x_port: int, x_prefix: int
+) -> None:
+    """Rewrite *environ* as ``ProxyFix(app, x_for=..., ...)`` would, for unquoted headers.
+
+    Step for step werkzeug's ``ProxyFix.__call__``, but with
+    :func:`_trusted_item` for ``parse_list_header``: the same
+    ``werkzeug.proxy_fix.orig`` dict, the same keys set in the same order.
+    Only for headers without ``"``: ``test_the_fast_path_leaves_werkzeugs_environ``
+    holds the two to the same result.
+
+    NOTE: the parsing is that of werkzeug 3.1.7 and later, which drop
+    empty items and strip only spaces and tabs (3.1.0 to 3.1.6 kept empty
+    items: ``"a,,b"`` had three).
+    """
+    get = environ.get
+    environ["werkzeug.proxy_fix.orig"] = {
+        "REMOTE_ADDR": get("REMOTE_ADDR"),
+        "wsgi.url_scheme": get("wsgi.url_scheme"),
+        "HTTP_HOST": get("HTTP_HOST"),
+        "SERVER_NAME": get("SERVER_NAME"),
+        "SERVER_PORT": get("SERVER_PORT"),
+        "SCRIPT_NAME": get("SCRIPT_NAME"),
+    }
+    forwarded_for = _trusted_item(x_for, get("HTTP_X_FORWARDED_FOR"))
+    if forwarded_for:
+        environ["REMOTE_ADDR"] = forwarded_for
+    forwarded_proto = _trusted_item(x_proto, get("HTTP_X_FORWARDED_PROTO"))
+    if forwarded_proto:
+        environ["wsgi.url_scheme"] = forwarded_proto
+    forwarded_host = _trusted_item(x_host, get("HTTP_X_FORWARDED_HOST"))
+    if forwarded_host:
+        environ["HTTP_HOST"] = environ["SERVER_NAME"] = forwarded_host
+        # A ":" not in a bracketed IPv6 address ("[::1]") starts a port;
+        # an unbracketed IPv6 address is split at its last ":", as werkzeug does.
+        if ":" in forwarded_host and not forwarded_host.endswith("]"):
+            environ["SERVER_NAME"], environ["SERVER_PORT"] = forwarded_host.rsplit(":", 1)
+    forwarded_port = _trusted_item(x_port, get("HTTP_X_FORWARDED_PORT"))
+    if forwarded_port:
+        host = get("HTTP_HOST")
+        if host:
+            if ":" in host and not host.endswith("]"):
+                host = host.rsplit(":", 1)[0]
+            environ["HTTP_HOST"] = f"{host}:{forwarded_port}"
+        environ["SERVER_PORT"] = forwarded_port
+    forwarded_prefix = _trusted_item(x_prefix, get("HTTP_X_FORWARDED_PREFIX"))
+    if forwarded_prefix:
+        environ["SCRIPT_NAME"] = forwarded_prefix
 
 
 def _capture(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -145,7 +205,7 @@ def proxy_fix(
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise ValueError(f"{option} must be an int ≥ 0 (a number of proxies), not {count!r}")
     # PERF: one ProxyFix for every request; it keeps no per-request state.
-    fix = _ProxyFix(_capture, **counts)
+    fix = ProxyFix(_capture, **counts)
     keys = tuple(_KEYS[option] for option, count in counts.items() if count)
     host_changes = bool(x_host or x_port)
 
@@ -159,7 +219,16 @@ def proxy_fix(
             # nothing would change.
             next()
             return
-        fix(environ, _no_start_response)
+        for key in keys:
+            if '"' in environ.get(key, ""):
+                # Quoting: werkzeug's parser, for its exact reading of it.
+                fix(environ, _no_start_response)
+                break
+        else:
+            # PERF: with X-Forwarded-For and -Proto the middleware costs
+            # ~2.1 µs this way, ~4.6 µs through ProxyFix, whose
+            # parse_list_header reads each value character by character.
+            _apply_unquoted(environ, x_for, x_proto, x_host, x_port, x_prefix)
         original = environ["werkzeug.proxy_fix.orig"]
         address = environ.get("REMOTE_ADDR")
         if address is not None and address != original["REMOTE_ADDR"]:

@@ -270,7 +270,7 @@ def rate_limit(
         else:
             # PERF: nothing to replace: skip set_header's checks (the names
             # and values are known to be valid).
-            headers += (limit_header, remaining_header, reset_header)
+            headers.extend((limit_header, remaining_header, reset_header))
         return next()
 
     rate_limit_middleware.__qualname__ = f"rate_limit({limit!r})"
@@ -297,4 +297,4 @@ def _set_headers(
                 return
             headers[:] = [header for header in headers if header[0] not in _HEADER_NAMES]
             break
-    headers += (limit, remaining, reset)
+    headers.extend((limit, remaining, reset))

@@ -75,6 +75,35 @@ def _after_fork(store: Store, method: Callable[[Any], None]) -> None:
     os.register_at_fork(after_in_child=reset)
 
 
+class _ConnectedStore(Store):
+    """What the stores that talk to a database or server share.
+
+    One connection per process, in :attr:`_connection`, opened at first use
+    (so a store may be built before the server forks its workers) and shared
+    by the process's threads under :attr:`_lock`; a forked child abandons
+    its parent's connection (``_ABANDONED``) and opens its own.  *timeout*
+    bounds every wait.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        if not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout = timeout
+        self._reset()
+        _after_fork(self, type(self)._forget)
+
+    def _reset(self) -> None:
+        """Start this process's state afresh; subclasses add theirs."""
+        self._lock = threading.Lock()
+        self._connection: Any = None
+        self._pid = os.getpid()
+
+    def _forget(self) -> None:  # pragma: no cover - runs in forked children
+        if self._connection is not None:
+            _ABANDONED.append(self._connection)
+        self._reset()
+
+
 class MemoryStore(Store):
     """Counters in this process's memory: exact within one process.
 
@@ -159,7 +188,7 @@ RETURNING count, reset_at
 _CLEANUP = "DELETE FROM microapi_ratelimit WHERE reset_at <= ?"
 
 
-class SQLiteStore(Store):
+class SQLiteStore(_ConnectedStore):
     """Counters in a SQLite file: shared by every process on one host.
 
     The recommended store for one machine: no server, exact across gunicorn
@@ -191,8 +220,6 @@ class SQLiteStore(Store):
         cleanup_interval: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.path = os.fspath(path)
         directory = Path(self.path).absolute().parent
         if not directory.is_dir():
@@ -200,22 +227,14 @@ class SQLiteStore(Store):
                 f"SQLiteStore({self.path!r}): the directory {str(directory)!r} does not exist; "
                 "create it first (the store does not create directories)"
             )
-        self.timeout = timeout
         self.cleanup_interval = cleanup_interval
         self._clock = clock
-        self._reset()
-        _after_fork(self, SQLiteStore._forget)
+        super().__init__(timeout)
 
     def _reset(self) -> None:
-        self._lock = threading.Lock()
+        super()._reset()
         self._connection: sqlite3.Connection | None = None
-        self._pid = os.getpid()
         self._cleanup_at = 0.0
-
-    def _forget(self) -> None:  # pragma: no cover - runs in forked children
-        if self._connection is not None:
-            _ABANDONED.append(self._connection)
-        self._reset()
 
     def _connect(self) -> sqlite3.Connection:
         if self._pid != os.getpid():  # pragma: no cover - forked without os.fork's hooks
@@ -323,7 +342,7 @@ return {count, ttl}
 """
 
 
-class RedisStore(Store):
+class RedisStore(_ConnectedStore):
     """Counters in Redis: shared by every worker on every host.
 
     One atomic Lua script per hit (``INCR``, ``PEXPIRE`` on the first hit,
@@ -370,33 +389,22 @@ class RedisStore(Store):
             raise ValueError(
                 f"RedisStore takes a redis://, rediss:// or unix:// URL, not {_redact(url)!r}"
             )
-        if not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if not backoff >= 0:
             raise ValueError(f"backoff must be a number of seconds ≥ 0, got {backoff!r}")
         _check_redis_url(url)
         self.url = url
-        self.timeout = timeout
         self.prefix = prefix
         self.backoff = backoff
         self._clock = clock
         # When Redis may be tried again after a failure; 0.0: no outage.
         self._retry_at = 0.0
-        self._reset()
-        _after_fork(self, RedisStore._forget)
+        super().__init__(timeout)
 
     def _reset(self) -> None:
-        self._lock = threading.Lock()
-        self._client: Any = None
+        super()._reset()  # its _connection is the redis-py client
         self._script: Any = None
         self._errors: tuple[type[Exception], ...] = ()
         self._answered: type[Exception] = Exception
-        self._pid = os.getpid()
-
-    def _forget(self) -> None:  # pragma: no cover - runs in forked children
-        if self._client is not None:
-            _ABANDONED.append(self._client)
-        self._reset()
 
     def _connect(self) -> Any:
         with self._lock:
@@ -416,7 +424,7 @@ class RedisStore(Store):
                     # new one works.  Never on timeouts, to bound the wait.
                     retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
                 )
-                self._client = client
+                self._connection = client
                 # OSError and ValueError can come from the socket layer.
                 self._errors = (redis.RedisError, OSError, ValueError)
                 self._answered = redis.ResponseError
@@ -454,7 +462,7 @@ class RedisStore(Store):
 
     def close(self) -> None:
         """Close this process's connections (they reopen when needed)."""
-        client = self._client
+        client = self._connection
         if client is not None:
             client.close()
 

@@ -20,12 +20,12 @@ One module per idea, each importing only those above it:
 
 from __future__ import annotations
 
+from ..types import describe as describe
 from .declare import HTTP_METHODS as HTTP_METHODS
 from .declare import MiddlewareSpec as MiddlewareSpec
 from .declare import Route as Route
 from .declare import Router as Router
 from .declare import Scope as Scope
-from .declare import describe as describe
 from .syntax import PathSpec as PathSpec
 from .syntax import compile_path as compile_path
 

@@ -26,7 +26,6 @@ __all__ = [
     "Route",
     "Router",
     "Scope",
-    "describe",
 ]
 
 
@@ -137,13 +136,6 @@ def _check_responses(responses: Mapping[int, str] | None, where: str) -> Mapping
         if not isinstance(description, str):
             raise ValueError(f"{where}: responses[{status}] must be a description string")
     return MappingProxyType(dict(responses))
-
-
-def describe(func: Any) -> str:
-    """``module:qualname`` of a handler or middleware, for messages."""
-    module = getattr(func, "__module__", None)
-    name = getattr(func, "__qualname__", None) or type(func).__qualname__
-    return f"{module}:{name}" if module else str(name)
 
 
 def _normalise_methods(methods: Iterable[str] | None, path: str) -> frozenset[str]:

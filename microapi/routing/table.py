@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from werkzeug.routing import Map, Rule
 
+from ..types import describe
 from .compiled import (
     Dynamic,
     Finder,
@@ -35,7 +36,7 @@ from .compiled import (
     entry_key,
 )
 from .converters import CONVERTERS
-from .declare import Route, describe
+from .declare import Route
 from .syntax import parse_rule
 
 __all__ = ["NOT_FOUND", "Entry", "Miss", "RouteTable"]

@@ -661,6 +661,41 @@ def test_vary_is_appended_to_never_clobbered() -> None:
         assert varies(client.get("/returns", headers=headers)) == ["Cookie", "Origin"]
 
 
+def test_vary_origin_survives_vary_set_through_res_headers() -> None:
+    # Reading res.headers makes that view the response's header store: cors
+    # must put Origin back into it, not into the list it held before next().
+    api = Api()
+
+    @api.middleware
+    def outer(req: Request, res: Res, next: Any) -> None:
+        if req.path == "/read-before-cors":
+            res.headers.add("X-Outer", "1")
+        next()
+
+    api.middleware(cors(origins=[APP]))
+
+    @api.route("/sets", name="sets")
+    @api.route("/read-before-cors", name="read_before_cors")
+    def sets(req: Request, res: Res) -> None:
+        res.headers["Vary"] = "Accept-Language"
+        res.json({})
+
+    @api.route("/appends")
+    def appends(req: Request, res: Res) -> None:
+        res.headers.add("Vary", "Accept-Encoding")
+        res.json({})
+
+    client = TestClient(api)
+    for origin in (APP, "https://evil.net", None):
+        headers = {"Origin": origin} if origin else {}
+        for path in ("/sets", "/read-before-cors"):
+            assert varies(client.get(path, headers=headers)) == ["Accept-Language", "Origin"]
+        assert varies(client.get("/appends", headers=headers)) == ["Origin", "Accept-Encoding"]
+    allowed = client.get("/read-before-cors", headers={"Origin": APP})
+    assert allowed.headers["Access-Control-Allow-Origin"] == APP
+    assert allowed.headers["X-Outer"] == "1"
+
+
 def test_head_and_not_modified_answers_keep_the_cors_headers() -> None:
     api, _ = make(APP)
     client = TestClient(api)

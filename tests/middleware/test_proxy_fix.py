@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import http.client
+import importlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,13 @@ from werkzeug.test import create_environ, run_wsgi_app
 from microapi import Api, Request, Res
 from microapi.middleware import proxy_fix, rate_limit, request_id, security_headers
 from microapi.middleware.addresses import normalise_address
+from microapi.middleware.proxy_fix import _apply_unquoted
 from microapi.testing import TestClient, TestResponse
 from tests.helpers import assert_problem, serving
+
+# NOTE: the module, for monkeypatching: microapi.middleware.proxy_fix as
+# an attribute (and so "import ... as") is the function of that name.
+proxy_fix_module = importlib.import_module("microapi.middleware.proxy_fix")
 
 HSTS = "Strict-Transport-Security"
 SPOOFED = {
@@ -408,6 +415,153 @@ def test_the_client_address_is_werkzeugs(
     # The same entry as werkzeug's, taken only if it is an address.
     address = normalise_address(address) or "127.0.0.1"
     assert PeerClient(api).get("/", headers=headers).json == [address, scheme]
+
+
+# The environ keys ProxyFix reads or writes.
+_TOUCHED = (
+    "werkzeug.proxy_fix.orig",
+    "REMOTE_ADDR",
+    "wsgi.url_scheme",
+    "HTTP_HOST",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SCRIPT_NAME",
+)
+_OPTIONS = ("x_for", "x_proto", "x_host", "x_port", "x_prefix")
+_HEADERS = {
+    "x_for": "HTTP_X_FORWARDED_FOR",
+    "x_proto": "HTTP_X_FORWARDED_PROTO",
+    "x_host": "HTTP_X_FORWARDED_HOST",
+    "x_port": "HTTP_X_FORWARDED_PORT",
+    "x_prefix": "HTTP_X_FORWARDED_PREFIX",
+}
+
+# List items as proxies and clients write them, and garbage (with
+# whitespace that is not a space or tab: not stripped); never a '"'.
+_addresses = st.sampled_from(
+    [
+        "203.0.113.7",
+        "1.2.3.4:5678",
+        "::1",
+        "2001:db8::1",
+        "[2001:db8::1]",
+        "[2001:db8::1]:443",
+        "[::ffff:1.2.3.4]:80",
+        "fe80::1%eth0",
+        "unknown",
+        "_hidden",
+    ]
+)
+_hosts = st.sampled_from(
+    [
+        "api.example.com",
+        "api.example.com:8443",
+        "localhost:",
+        ":80",
+        "[::1]",
+        "[::1]:8080",
+        "::1",
+        "2001:db8::1:80",
+        "evil.example/path?x",
+        "a@b:c:d",
+    ]
+)
+_words = st.sampled_from(["https", "http", "HTTPS", "ftp", "443", "8080", "0", "/v1", "//x", "/"])
+_garbage = st.text(alphabet=" \t\\abc.1:[]/@%\u00a0\x0b", max_size=12)
+_item = st.one_of(_addresses, _hosts, _words, _garbage)
+_separator = st.sampled_from([",", ", ", " ,", ",\t", " , ", ",,", ", ,", "\t,\t"])
+
+
+@st.composite
+def _unquoted_headers(draw: st.DrawFn) -> str:
+    """An unquoted list header: items joined by commas, spaces and tabs, empty items."""
+    items = draw(st.lists(_item, max_size=4))
+    value = draw(st.sampled_from(["", " ", "\t", ","]))
+    for index, item in enumerate(items):
+        if index:
+            value += draw(_separator)
+        value += item
+    return value + draw(st.sampled_from(["", " ", "\t", ",", ", "]))
+
+
+_header_values = st.one_of(
+    st.none(), _unquoted_headers(), st.text(alphabet=" \t,\\abc.1:[]\u00a0", max_size=16)
+)
+
+
+def _inner_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    return []
+
+
+def _no_start_response(
+    status: str, headers: list[tuple[str, str]], exc_info: Any = None, /
+) -> Callable[[bytes], object]:  # pragma: no cover - never called
+    raise AssertionError("the inner app does not respond")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    counts=st.fixed_dictionaries({option: st.integers(0, 3) for option in _OPTIONS}),
+    headers=st.fixed_dictionaries(dict.fromkeys(_OPTIONS, _header_values)),
+    base_url=st.sampled_from(
+        ["http://localhost/", "https://api.example.com:8443/app/", "http://[::1]:8000/"]
+    ),
+    host=st.sampled_from([None, "", "example.org", "example.org:81", "[::1]", "[::1]:81"]),
+)
+def test_the_fast_path_leaves_werkzeugs_environ(
+    counts: dict[str, int],
+    headers: dict[str, str | None],
+    base_url: str,
+    host: str | None,
+) -> None:
+    environ = create_environ("/where", base_url, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    if host is None:
+        del environ["HTTP_HOST"]
+    else:
+        environ["HTTP_HOST"] = host
+    for option, value in headers.items():
+        assert value is None or '"' not in value
+        if value is not None:
+            environ[_HEADERS[option]] = value
+    fast, stock = dict(environ), dict(environ)
+
+    _apply_unquoted(fast, **counts)
+    ProxyFix(_inner_app, **counts)(stock, _no_start_response)
+    assert {key: fast.get(key) for key in _TOUCHED} == {key: stock.get(key) for key in _TOUCHED}
+    assert fast == stock  # and nothing else changed
+
+
+@pytest.mark.parametrize(
+    ("headers", "fast"),
+    [
+        ({"X-Forwarded-For": "10.0.0.1, 198.51.100.7", "X-Forwarded-Proto": "https"}, True),
+        ({"X-Forwarded-For": '"198.51.100.7"', "X-Forwarded-Proto": "https"}, False),
+        ({"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": '"https"'}, False),
+        # A quote in a header no proxy is configured for changes nothing.
+        (
+            {
+                "X-Forwarded-For": "198.51.100.7",
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": '"x"',
+            },
+            True,
+        ),
+    ],
+)
+def test_only_quoted_headers_go_to_werkzeugs_proxy_fix(
+    headers: dict[str, str], fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    def spy(environ: dict[str, Any], *counts: int) -> None:
+        calls.append("fast")
+        _apply_unquoted(environ, *counts)
+
+    monkeypatch.setattr(proxy_fix_module, "_apply_unquoted", spy)
+    body = PeerClient(forwarded_api(proxy_fix())).get("/where", headers=headers).json
+    assert calls == (["fast"] if fast else [])
+    assert body is not None
+    assert (body["remote_addr"], body["scheme"]) == ("198.51.100.7", "https")
 
 
 # -- behind real servers -----------------------------------------------------------
