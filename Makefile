@@ -79,13 +79,14 @@ pytest: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term
 
 ## bench: in-process and server benchmarks against Falcon, Flask, Bottle, werkzeug,
-##        bare WSGI (gunicorn and granian, 1 and 2 workers), the slow-client comparison;
-##        writes benchmarks/results/ (JSON, PNG chart, README.md), ~30 minutes
+##        bare WSGI (gunicorn and granian, 1 and 2 workers), the slow-client comparison,
+##        import time; writes benchmarks/results/ (JSON, PNG chart, README.md), ~30 minutes
 bench: $(STAMP) bench-deps
 	mkdir -p benchmarks/results
 	$(BIN)/python -m benchmarks.inprocess --json benchmarks/results/inprocess.json
 	$(BIN)/python -m benchmarks.server --json benchmarks/results/server.json
 	$(BIN)/python -m benchmarks.slowclients --json benchmarks/results/slowclients.json
+	$(BIN)/python -m benchmarks.importtime --json benchmarks/results/importtime.json
 	$(BIN)/python -m benchmarks.chart
 
 ## bench-deps: Debian's wrk, the load generator of the server mode (apt-get, as root;

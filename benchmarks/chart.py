@@ -1,7 +1,7 @@
 """Draw the in-process ratios as a PNG bar chart and write the results' README.
 
 Reads what ``make bench`` wrote (``benchmarks/results/inprocess.json`` and,
-when present, ``server.json`` and ``slowclients.json``), draws the cost of
+when present, ``server.json``, ``slowclients.json`` and ``importtime.json``), draws the cost of
 every framework relative to Falcon per scenario (log scale when the spread is
 wide, as Flask makes it) with matplotlib's Agg backend, and writes ``benchmarks/results/README.md``:
 machine, versions, date, the ratio tables, and notes derived from the numbers,
@@ -29,6 +29,8 @@ PEERS = ("falcon", "flask", "bottle", "werkzeug")
 GOAL_VS_FALCON = 0.5
 GOAL_HELLO_VS_BARE = 1.3
 GOAL_VS_FLASK = 10.0
+#: The import-time goal: ``import microapi`` no slower than ``import falcon``.
+GOAL_IMPORT_VS_FALCON = 1.0
 #: Relative difference within which two costs count as even, not as a win.
 TIE = 0.03
 #: Ratio spread above which the chart's axis is logarithmic.
@@ -411,11 +413,49 @@ def slow_client_section(document: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def import_time_section(document: dict[str, Any]) -> list[str]:
+    """The import-time table (``python -m benchmarks.importtime``) and its goal check."""
+    settings = document["settings"]
+    results = document["results"]
+    baseline = settings.get("baseline", "falcon")
+    lines = [
+        "## Import time",
+        "",
+        f"Wall time of a fresh process, `python -c 'import X'`, {settings['rounds']} rounds; "
+        "each round runs every command once in an order rotated every round, and each "
+        f"ratio is paired with the {baseline} run of the same round (lower is faster). "
+        "Bytecode caches written by a warm-up run and used by every timed run. "
+        "Over `pass`: the median of each run minus the same round's `python -c pass`, "
+        "the import's own cost without the interpreter's start-up.",
+        "",
+        f"| command | median ms | over `pass` ms | ÷ {baseline} (median) "
+        f"| ÷ {baseline} (min-max) |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| `{r['command']}` | {r['median_ms']:.1f} | {r['median_over_startup_ms']:.1f} "
+            f"| {r['median_ratio']:.2f} | {r['min_ratio']:.2f}-{r['max_ratio']:.2f} |"
+            for r in results
+        ),
+        "",
+    ]
+    mine = next((r for r in results if r["name"] == "microapi"), None)
+    if mine is not None:
+        ratio = mine["median_ratio"]
+        verdict = "within" if ratio <= GOAL_IMPORT_VS_FALCON else "**above**"
+        lines += [
+            f"`import microapi` takes {ratio:.2f} x `import falcon`'s time (median of the "
+            f"paired rounds), {verdict} the goal of {GOAL_IMPORT_VS_FALCON:g} x.",
+            "",
+        ]
+    return lines
+
+
 def render(
     inprocess: dict[str, Any],
     server: dict[str, Any] | None,
     png: str,
     slow: dict[str, Any] | None = None,
+    importtime: dict[str, Any] | None = None,
 ) -> str:
     """The results README."""
     results = inprocess["results"]
@@ -467,6 +507,8 @@ def render(
         lines += server_sections(server)
     if slow is not None:
         lines += slow_client_section(slow)
+    if importtime is not None:
+        lines += import_time_section(importtime)
     return "\n".join(lines)
 
 
@@ -486,6 +528,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=RESULTS / "slowclients.json",
         help="skipped when missing",
     )
+    parser.add_argument(
+        "--importtime",
+        type=Path,
+        default=RESULTS / "importtime.json",
+        help="skipped when missing",
+    )
     parser.add_argument("--png", type=Path, default=RESULTS / "inprocess.png")
     parser.add_argument("--markdown", type=Path, default=RESULTS / "README.md")
     return parser.parse_args(argv)
@@ -503,6 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     inprocess = _load(args.inprocess)
     server = _load(args.server) if args.server.exists() else None
     slow = _load(args.slowclients) if args.slowclients.exists() else None
+    importtime = _load(args.importtime) if args.importtime.exists() else None
     facts = inprocess["environment"]
     title = (
         f"In-process cost per request relative to Falcon {facts['Falcon'].split()[0]} "
@@ -514,7 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.png.parent.resolve() == args.markdown.parent.resolve()
         else str(args.png.resolve())
     )
-    text = render(inprocess, server, png, slow)
+    text = render(inprocess, server, png, slow, importtime)
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
     args.markdown.write_text(text, encoding="utf-8")
     print(text)

@@ -14,7 +14,9 @@ from typing import Any
 
 #: Distributions whose versions go in every report, by display name.
 DISTRIBUTIONS = {
-    "microapi": "microapi",
+    # microapi.extras.DISTRIBUTION, spelt out: importing microapi here would load
+    # it in runs that time only its peers.
+    "microapi": "microapi-wsgi",
     "werkzeug": "werkzeug",
     "Flask": "flask",
     "Bottle": "bottle",

@@ -6,11 +6,12 @@ Tiny runs only; no timing is asserted (speed is measured by ``make bench``).
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
 
-from benchmarks import chart, hotspots, inprocess, security, server, slowclients
+from benchmarks import chart, hotspots, importtime, inprocess, security, server, slowclients
 from benchmarks.apps import FRAMEWORKS
 from benchmarks.scenarios import SCENARIOS
 
@@ -172,6 +173,7 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
     png, markdown = tmp_path / "out.png", tmp_path / "README.md"
     missing = str(tmp_path / "missing.json")
     argv = ["--inprocess", str(inprocess_json), "--server", missing, "--slowclients", missing]
+    argv += ["--importtime", missing]
     assert chart.main([*argv, "--png", str(png), "--markdown", str(markdown)]) == 0
     assert png.read_bytes().startswith(b"\x89PNG")
     text = markdown.read_text()
@@ -179,6 +181,7 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
     assert "| hello | 0.40 | 0.90 |" in text
     assert "**A peer wins" not in text
     assert "Server mode" not in text
+    assert "Import time" not in text
 
     def served(name: str, workers: int, framework: str, rate: float) -> dict[str, object]:
         return {
@@ -229,7 +232,7 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
     settings = {"app": "a:api", "connections": 4, "loader": "wrk", "seconds": 5, "slow": 20}
     slow_json.write_text(json.dumps({"settings": settings, "results": [slow_result]}))
     argv = ["--inprocess", str(inprocess_json), "--server", str(server_json)]
-    argv += ["--slowclients", str(slow_json)]
+    argv += ["--slowclients", str(slow_json), "--importtime", missing]
     assert chart.main([*argv, "--png", str(png), "--markdown", str(markdown)]) == 0
     text = markdown.read_text()
     assert "| scenario | gunicorn, 1 worker(s) | granian, 1 worker(s) |" in text
@@ -237,6 +240,109 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
     assert "### granian, 1 worker(s)" in text
     assert "`granian 2.8 R` on 127.0.0.1" in text
     assert "| granian | 5 | 5000 | 4000 | 9.00 | 0 | 0.80 | no |" in text
+
+
+def test_chart_adds_the_import_time_section(tmp_path: Path) -> None:
+    inprocess_json = tmp_path / "inprocess.json"
+    facts = {"date": "2026-01-01", "python": "CPython 3.11", "platform": "Linux x86_64"}
+    facts["Falcon"] = "4.4.0 (compiled)"
+    result = {"scenario": "hello", "framework": "falcon", "best_us": 5.0, "ratios": {"falcon": 1.0}}
+    settings = {"rounds": 1, "seconds": 0.2, "calls": None}
+    inprocess_json.write_text(
+        json.dumps({"environment": facts, "settings": settings, "results": [result]})
+    )
+
+    def timed(name: str, code: str, median_ms: float, ratios: list[float]) -> dict[str, object]:
+        return {
+            "name": name,
+            "command": f"python -c '{code}'",
+            "times_ms": [median_ms] * len(ratios),
+            "median_ms": median_ms,
+            "median_over_startup_ms": median_ms - 20.0,
+            "ratios": ratios,
+            "median_ratio": sorted(ratios)[len(ratios) // 2],
+            "min_ratio": min(ratios),
+            "max_ratio": max(ratios),
+        }
+
+    importtime_json = tmp_path / "importtime.json"
+    importtime_json.write_text(
+        json.dumps(
+            {
+                "environment": facts,
+                "settings": {"rounds": 3, "baseline": "falcon"},
+                "results": [
+                    timed("python", "pass", 20.0, [0.2, 0.25, 0.3]),
+                    timed("microapi", "import microapi", 90.0, [0.85, 0.9, 0.95]),
+                    timed("falcon", "import falcon", 100.0, [1.0, 1.0, 1.0]),
+                ],
+            }
+        )
+    )
+    markdown = tmp_path / "README.md"
+    missing = str(tmp_path / "missing.json")
+    argv = ["--inprocess", str(inprocess_json), "--server", missing, "--slowclients", missing]
+    argv += ["--importtime", str(importtime_json)]
+    assert chart.main([*argv, "--png", str(tmp_path / "out.png"), "--markdown", str(markdown)]) == 0
+    text = markdown.read_text()
+    assert "## Import time" in text
+    assert "3 rounds" in text
+    assert "| `python -c 'import microapi'` | 90.0 | 70.0 | 0.90 | 0.85-0.95 |" in text
+    assert "| `python -c 'import falcon'` | 100.0 | 80.0 | 1.00 | 1.00-1.00 |" in text
+    assert "| `python -c 'pass'` | 20.0 | 0.0 | 0.25 | 0.20-0.30 |" in text
+    assert "0.90 x `import falcon`'s time (median of the paired rounds), within the goal" in text
+
+
+def test_import_time_quick_run_pairs_every_command_with_falcon(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "importtime.json"
+    assert importtime.main(["--quick", "--json", str(out)]) == 0
+    assert "| `python -c 'import microapi'` |" in capsys.readouterr().out
+    document = json.loads(out.read_text())
+    assert document["settings"]["rounds"] == importtime.QUICK_ROUNDS == 2
+    assert document["settings"]["baseline"] == "falcon"
+    assert "Falcon" in document["environment"]
+    results = {result["name"]: result for result in document["results"]}
+    assert list(results) == ["python", "microapi", "falcon", "flask", "bottle", "werkzeug"]
+    fields = {
+        "name",
+        "command",
+        "times_ms",
+        "median_ms",
+        "median_over_startup_ms",
+        "ratios",
+        "median_ratio",
+        "min_ratio",
+        "max_ratio",
+    }
+    for name, result in results.items():
+        assert set(result) == fields
+        assert result["command"] == "python -c " + shlex.quote(importtime.COMMANDS[name])
+        assert len(result["times_ms"]) == len(result["ratios"]) == 2
+    # Falcon's runs are their own yardstick: exactly 1, whatever the timings.
+    falcon = results["falcon"]
+    assert falcon["ratios"] == [1.0, 1.0]
+    assert falcon["median_ratio"] == falcon["min_ratio"] == falcon["max_ratio"] == 1.0
+    # Likewise the interpreter's start-up minus itself.
+    assert results["python"]["median_over_startup_ms"] == 0.0
+
+
+def test_import_time_children_write_bytecode() -> None:
+    env = importtime.child_environment({"PYTHONDONTWRITEBYTECODE": "1", "PATH": "/bin"})
+    assert env == {"PATH": "/bin"}
+
+
+def test_import_time_aborts_when_a_command_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commands = {**importtime.COMMANDS, "flask": "import no_such_module_here"}
+    monkeypatch.setattr(importtime, "COMMANDS", commands)
+    assert importtime.main(["--quick"]) == 1
+    err = capsys.readouterr().err
+    assert "import no_such_module_here" in err
+    assert "failed with exit status 1" in err
+    assert "ModuleNotFoundError" in err
 
 
 def test_hotspots_profiles_one_scenario(capsys: pytest.CaptureFixture[str]) -> None:
@@ -287,3 +393,11 @@ def test_slow_clients_call_a_server_starved_below_a_tenth() -> None:
     served = slowclients.summarize("granian", 5, alone, server.Load(800, 1.0, 0, 1.0, 2.0), 0)
     assert (starved.ratio, starved.starved) == (0.005, True)
     assert (served.ratio, served.starved) == (0.8, False)
+
+
+def test_reports_name_microapis_distribution() -> None:
+    from benchmarks import meta
+    from microapi.extras import DISTRIBUTION
+
+    assert meta.DISTRIBUTIONS["microapi"] == DISTRIBUTION
+    assert meta.environment()["microapi"] != "not installed"
