@@ -14,8 +14,9 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from functools import cached_property
 from types import ModuleType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from werkzeug.exceptions import (
@@ -31,14 +32,17 @@ from .chain import EventLoops, Layer, check_shape, compose
 from .errors import PROBLEM_CONTENT_TYPE, HTTPError, to_problem
 from .handling import ErrorHandling
 from .jsonutil import dumps
+from .keys import Keys
 from .protocol import HTTP_TOKEN, STANDARD_METHODS, loggable_path
 from .request import DEFAULT_BODY_LIMIT, Request, decode_wsgi
 from .response import Res
 from .routing import MiddlewareSpec, Route, Scope
 from .routing.scope import can_match
 from .routing.table import NOT_FOUND, Entry, Miss, RouteTable
-from .security import Keys, Tokens
 from .types import ErrorHandler, Target, WSGIApp
+
+if TYPE_CHECKING:
+    from .security import Tokens
 
 __all__ = ["Api"]
 
@@ -177,8 +181,6 @@ class Api(Scope, ErrorHandling):
         self.access_log = access_log
         #: The secret keys and the serializers made from them.
         self.keys = Keys(secret_key, signing_key)
-        #: Bearer tokens signed with the app's key: ``api.tokens.issue(...)``.
-        self.tokens = Tokens(self.keys)
         #: The name of the session cookie.
         self.session_cookie = session_cookie
         #: Seconds a session cookie stays valid after it was last written.
@@ -295,6 +297,17 @@ class Api(Scope, ErrorHandling):
         from .discover import discover
 
         discover(self, source, prefix=prefix)
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        """Bearer tokens signed with the app's key: ``api.tokens.issue(...)``.
+
+        Made at first use (it brings itsdangerous, which apps that sign
+        nothing never load).
+        """
+        from .security import Tokens  # NOTE: itsdangerous, ~3 ms at import time
+
+        return Tokens(self.keys)
 
     def url_for(self, name: str, **params: Any) -> str:
         """Build the path of route *name*, relative to the app.
@@ -442,6 +455,12 @@ class Api(Scope, ErrorHandling):
                 else self._table.match_dynamic(path, method)
             )
             if isinstance(found, Miss):
+                if method not in STANDARD_METHODS and not HTTP_TOKEN.fullmatch(method):
+                    # A malformed request line, refused before any middleware
+                    # (auth would answer 401): only misses can have one, as
+                    # every route's methods are tokens.
+                    self._render_problem(req, res, _not_a_method(method))
+                    return res._emit(start_response, False)
                 req._miss = found
                 target = (
                     self._options_target(req, path, found.allowed)
@@ -528,9 +547,8 @@ class Api(Scope, ErrorHandling):
     def _answer_not_found(self, req: Request, res: Res) -> None:
         # PERF: with no middleware and no error handler for it, a plain 404
         # is the problem body rendered once, not an exception raised and
-        # rendered (-3 µs per 404); anything else goes the usual way.  A
-        # standard method is a token: that 404 need not check the method.
-        if req._miss is NOT_FOUND and req.method in STANDARD_METHODS:
+        # rendered (-3 µs per 404); anything else goes the usual way.
+        if req._miss is NOT_FOUND:
             res._status = 404
             res._body = self._not_found_body
             res._content_type = PROBLEM_CONTENT_TYPE
@@ -566,8 +584,6 @@ class Api(Scope, ErrorHandling):
         # The terminal of the chain for paths that match no route: 404, 405,
         # the automatic OPTIONS, or a trailing-slash 308.
         miss = cast(Miss, req._miss)
-        if not HTTP_TOKEN.fullmatch(req.method):
-            raise _not_a_method(req.method)
         if miss.redirect is not None:
             query = req.environ.get("QUERY_STRING")
             location = (

@@ -30,8 +30,7 @@ from werkzeug.wrappers import Request as _WerkzeugRequest
 from werkzeug.wsgi import LimitedStream
 
 from .bodies import StrictFormDataParser, parse_body, parse_query
-from .security import CSRF_SESSION_KEY as CSRF_SESSION_KEY
-from .security import session_csrf_token
+from .keys import CSRF_SESSION_KEY as CSRF_SESSION_KEY
 
 if TYPE_CHECKING:
     from .app import Api
@@ -404,6 +403,8 @@ class Request(_WerkzeugRequest):
 
         :raises RuntimeError: when the app has no secret key.
         """
+        from .security import session_csrf_token  # NOTE: itsdangerous, ~3 ms at import time
+
         session = self.session
         assert self.api is not None  # the session needed it
         return session_csrf_token(self.api.keys, session)

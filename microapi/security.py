@@ -1,9 +1,10 @@
 """Signing: secret keys, bearer tokens and the CSRF token (itsdangerous, JSON only).
 
-Everything microapi signs goes through :func:`serializer`: one secret key
-or a list of them (oldest first; the last signs, all verify, which is how
-keys rotate), a salt per purpose so that a token minted for one purpose is
-worthless for another, and JSON, never pickle.
+Everything microapi signs goes through the serializers of
+:class:`~microapi.keys.Keys` (``api.keys``, re-exported here): one secret
+key or a list of them (oldest first; the last signs, all verify, which is
+how keys rotate), a salt per purpose so that a token minted for one
+purpose is worthless for another, and JSON, never pickle.
 
 ::
 
@@ -14,15 +15,22 @@ worthless for another, and JSON, never pickle.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import time
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from itsdangerous import BadData, BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadData, BadSignature, URLSafeSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
+
+from .keys import CSRF_SALT as CSRF_SALT
+from .keys import CSRF_SESSION_KEY as CSRF_SESSION_KEY
+from .keys import SECRET_KEY_ENV as SECRET_KEY_ENV
+from .keys import SESSION_SALT as SESSION_SALT
+from .keys import TOKEN_SALT as TOKEN_SALT
+from .keys import Keys as Keys
+from .keys import load_keys as load_keys
 
 __all__ = [
     "ExpiredToken",
@@ -36,16 +44,6 @@ __all__ = [
     "new_csrf_secret",
     "session_csrf_token",
 ]
-
-#: The environment variable read when ``Api(secret_key=...)`` is not given.
-SECRET_KEY_ENV = "MICROAPI_SECRET_KEY"
-
-#: Salts keep the purposes apart: a session cookie is not a token.
-TOKEN_SALT = "microapi.tokens"
-SESSION_SALT = "microapi.session"
-CSRF_SALT = "microapi.csrf"
-#: The session key holding the CSRF secret that ``req.csrf_token`` signs.
-CSRF_SESSION_KEY = "_csrf"
 
 # How many CSRF tokens a Keys, and verified bearer tokens a Tokens, remember
 # (a few hundred bytes each).
@@ -85,100 +83,6 @@ class InvalidToken(BadSignature):
 
 class ExpiredToken(InvalidToken):
     """A token whose ``exp`` claim is in the past."""
-
-
-def load_keys(secret_key: str | bytes | Sequence[str | bytes] | None) -> list[bytes]:
-    """Normalise ``secret_key`` to a list of keys, oldest first.
-
-    ``None`` reads ``MICROAPI_SECRET_KEY``; an absent or empty key is an
-    empty list, and whatever signs then raises (see :class:`Keys`).
-
-    :raises TypeError: for something that is not a key or a list of keys.
-    :raises ValueError: for an empty key inside a list.
-    """
-    if secret_key is None:
-        secret_key = os.environ.get(SECRET_KEY_ENV) or None
-        if secret_key is None:
-            return []
-    if isinstance(secret_key, (str, bytes)):
-        return [_as_bytes(secret_key)] if secret_key else []
-    keys = []
-    for key in secret_key:
-        if not isinstance(key, (str, bytes)):
-            raise TypeError(f"secret_key: a key must be str or bytes, not {type(key).__name__}")
-        if not key:
-            raise ValueError("secret_key: an empty key in the list would sign nothing")
-        keys.append(_as_bytes(key))
-    return keys
-
-
-def _as_bytes(key: str | bytes) -> bytes:
-    return key.encode() if isinstance(key, str) else key
-
-
-class Keys:
-    """An app's secret keys and the serializers made from them, one per salt.
-
-    The newest key (the last) signs, unless *signing_key* names another of
-    them; every key verifies.  Naming the signing key is the middle stage of
-    a rolling rotation over several hosts: every host first learns the new
-    key while still signing with the old one, so that no host ever signs
-    with a key that another host does not accept yet.
-
-    :param signing_key: the key that signs; one of *secret_key*'s keys
-        (default: the last).
-    :raises ValueError: when *signing_key* is not one of the keys.
-    """
-
-    def __init__(
-        self,
-        secret_key: str | bytes | Sequence[str | bytes] | None,
-        signing_key: str | bytes | None = None,
-    ) -> None:
-        #: The keys, oldest first.
-        self.keys = load_keys(secret_key)
-        #: The key that signs (``None``: the last of :attr:`keys`).
-        self.signing_key = None if signing_key is None else _as_bytes(signing_key)
-        if self.signing_key is not None and self.signing_key not in self.keys:
-            # NOTE: a signing key the app cannot verify would mint sessions
-            # and tokens it refuses itself; never echo a key in a message.
-            raise ValueError("signing_key must be one of the secret keys")
-        # itsdangerous signs with the last key of its list and verifies with
-        # all of them: the signing key goes last.
-        self._ordered = [key for key in self.keys if key != self.signing_key]
-        if self.signing_key is not None:
-            self._ordered.append(self.signing_key)
-        self._plain: dict[str, URLSafeSerializer] = {}
-        self._timed: dict[str, URLSafeTimedSerializer] = {}
-        # CSRF tokens by secret: a session's token is the same on every
-        # request, and signing it costs more than the rest of the check.
-        self._csrf_tokens: dict[str, str] = {}
-
-    def _require(self, purpose: str) -> list[bytes]:
-        if not self.keys:
-            raise RuntimeError(
-                f"{purpose} needs a secret key: pass Api(secret_key=...) or set "
-                f"{SECRET_KEY_ENV} (a list of keys rotates them; generate one with "
-                '`python -c "import secrets; print(secrets.token_urlsafe(32))"`)'
-            )
-        return self._ordered
-
-    def serializer(self, salt: str, purpose: str) -> URLSafeSerializer:
-        """A JSON serializer for *salt*.
-
-        :raises RuntimeError: when there is no key, naming *purpose* and the fix.
-        """
-        found = self._plain.get(salt)
-        if found is None:
-            found = self._plain[salt] = URLSafeSerializer(self._require(purpose), salt=salt)
-        return found
-
-    def timed_serializer(self, salt: str, purpose: str) -> URLSafeTimedSerializer:
-        """Like :meth:`serializer`, with a signing time ``loads`` can bound."""
-        found = self._timed.get(salt)
-        if found is None:
-            found = self._timed[salt] = URLSafeTimedSerializer(self._require(purpose), salt=salt)
-        return found
 
 
 class Tokens:

@@ -283,6 +283,34 @@ def test_unknown_methods(api: Api, client: TestClient, method: str, status: int,
         assert headers["Allow"] == "GET, HEAD, OPTIONS"
 
 
+@pytest.mark.parametrize("path", ["/x", "/x/", "/nope"])
+def test_a_method_that_is_no_token_is_400_before_any_middleware(api: Api, path: str) -> None:
+    # Found by make fuzz: auth middleware, which runs for misses too,
+    # answered "" /x/ with its 401 before the miss could say 400.
+    ran: list[str] = []
+
+    @api.middleware
+    def auth(req: Request, res: Res, next: Any) -> None:
+        ran.append(req.path)
+        res.status(401).json({"detail": "who are you?"})
+
+    @api.route("/x")
+    def handler(req: Request, res: Res) -> None:
+        res.end()
+
+    environ = create_environ(path)
+    environ["REQUEST_METHOD"] = "G E T"
+    app_iter, status_line, headers = run_wsgi_app(api, environ)
+    body = json.loads(b"".join(app_iter))
+    assert (status_line, headers["Content-Type"]) == ("400 Bad Request", "application/problem+json")
+    assert body["detail"] == "'G E T' is not an HTTP method: a method is a token"
+    assert ran == []
+    environ = create_environ(path)
+    environ["REQUEST_METHOD"] = "PURGE"  # a token: the middleware's to answer
+    assert run_wsgi_app(api, environ)[1].startswith("401 ")
+    assert ran == [path]
+
+
 def test_lowercase_method_is_uppercased(api: Api) -> None:
     @api.route("/x", methods=["POST"])
     def handler(req: Request, res: Res) -> None:

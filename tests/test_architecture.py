@@ -287,3 +287,29 @@ def test_the_core_loads_without_the_add_ons() -> None:
     assert ADD_ONS.issubset(graph)
     assert _imported_with(graph, "microapi") & ADD_ONS == set()
     assert "microapi.appload" in _imported_with(graph, "microapi.cli")  # the check sees edges
+
+
+def test_import_microapi_loads_only_the_core() -> None:
+    # What the core may leave for later (issue 19): the add-ons, the
+    # optional and the costly dependencies, loaded when used.
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", "import microapi, sys; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    later = ADD_ONS | {
+        "microapi.security",
+        "microapi.sessions",
+        "microapi.validation",
+        "microapi.middleware",
+        "asyncio",
+        "itsdangerous",
+        "marshmallow",
+        "apispec",
+    }
+    assert "microapi.app" in out
+    assert later.isdisjoint(out), sorted(later.intersection(out))
