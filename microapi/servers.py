@@ -143,6 +143,13 @@ def _serve_gunicorn(app: WSGIApp, options: ServeOptions) -> int:
         "graceful_timeout": options.timeout,
         "loglevel": options.log_level,
         "preload_app": True,
+        # NOTE: gunicorn lets a peer in forwarded_allow_ips (127.0.0.1 by
+        # default, so any local client or a proxy passing client headers on)
+        # set SCRIPT_NAME and PATH_INFO with request headers, and answers its
+        # own 500 when that SCRIPT_NAME is no prefix of the path (found by
+        # make fuzz). Behind a proxy, proxy_fix()'s X-Forwarded-Prefix does
+        # this job; a config file or --forwarder-headers turns it back on.
+        "forwarder_headers": "",
     }
     if options.access_log:
         ours |= {"accesslog": "-", "access_log_format": ACCESS_LOG_FORMAT}

@@ -480,6 +480,8 @@ HOSTILE = {
     b"\r\n0\r\n\r\n",
     "body shorter than its length": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
     b"\r\nabc",
+    "a SCRIPT_NAME header": b"GET /hello HTTP/1.1\r\nHost: x\r\nSCRIPT_NAME: 0\r\n\r\n",
+    "a PATH_INFO header": b"GET /hello HTTP/1.1\r\nHost: x\r\nPATH_INFO: /echo\r\n\r\n",
 }
 
 #: Malformed chunked bodies, which the server hands to the app as a broken ``wsgi.input``.
@@ -546,6 +548,16 @@ def test_pipelined_requests_are_answered_in_order(raw_server: Any) -> None:
     received = exchange(raw_server.address, raw)
     assert statuses(received) == [200, 404, 200]
     assert received.endswith(b'{"bytes":3}')
+
+
+@pytest.mark.parametrize("header", [b"SCRIPT_NAME: /mounted", b"PATH_INFO: /echo"])
+def test_a_client_header_does_not_move_the_path(raw_server: Any, header: bytes) -> None:
+    # gunicorn would take SCRIPT_NAME and PATH_INFO from these headers (its
+    # forwarder_headers, trusted from 127.0.0.1); microapi serve turns that off.
+    raw = b"GET /hello HTTP/1.1\r\nHost: x\r\n%s\r\nConnection: close\r\n\r\n" % header
+    received = exchange(raw_server.address, raw)
+    assert statuses(received) == [200], received
+    assert received.endswith(b'{"hello":"world"}')
 
 
 def test_a_body_shorter_than_its_length_is_400(raw_server: Any) -> None:
