@@ -122,6 +122,23 @@ EXAMPLES = [
 ]
 
 
+#: schemathesis's default expected statuses for negative_data_rejection (4.x).
+NEGATIVE_DATA_REFUSALS = [
+    "400",
+    "401",
+    "403",
+    "404",
+    "405",
+    "406",
+    "409",
+    "415",
+    "422",
+    "428",
+    "429",
+    "5xx",
+]
+
+
 def _config(example: Example, headers: Mapping[str, str]) -> str:
     lines = [
         f"headers = {_toml(headers)}",
@@ -130,6 +147,12 @@ def _config(example: Example, headers: Mapping[str, str]) -> str:
         "checks.enabled = true",
         # The run's bounds: a slow answer is a failure, not a hang.
         "request-timeout = 5.0",
+        # schemathesis's list of refusals for a request that breaks the
+        # schema, and 413: a string past maxLength can make a body larger
+        # than the route's body_limit, refused before it is read (make fuzz
+        # found one on examples/proxy).
+        "checks.negative_data_rejection.expected-statuses = "
+        + _toml([*NEGATIVE_DATA_REFUSALS, "413"]),
     ]
     for pattern, checks in example.operations:
         lines += ["", "[[operations]]", f"include-path-regex = {_toml(pattern)}"]
