@@ -480,12 +480,11 @@ class Api(Scope, ErrorHandling):
                 )
         except Exception as exc:
             self._handle_error(req, res, exc)
-        # NOTE: only what was read is in the instance dict (lazy attributes).
-        state = req.__dict__
-        if "session" in state:
+        # NOTE: not req.__dict__: reading it makes CPython build the dict.
+        if req._session is not None:
             self._save_session(req, res)
         body = res._emit(start_response, self.etag)
-        if "files" in state:
+        if req._form_parsed:
             # Uploaded files are temporary files: close them with the response.
             body = ClosingIterator(body, req.close)
         if self.access_log:

@@ -16,6 +16,7 @@ import threading
 import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
+from types import MethodType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .routing.matchers import Matcher
@@ -157,24 +158,56 @@ class EventLoops:
                 loop.close()
 
 
-def _sync_layer(func: Middleware, matcher: Matcher | None, inner: Target) -> Target:
-    def run(req: Request, res: Res) -> None:
-        value = func(req, res, partial(inner, req, res))
+# PERF: inside a chain, the parts take ``res`` alone (``req`` is ``res._req``)
+# and each middleware's ``next`` is ``MethodType(inner, res)``: a bound
+# method costs ~60 ns less to make than ``partial(inner, req, res)``
+# (middleware x3: -0.2 µs).  Only the outermost part takes ``(req, res)``,
+# as the dispatcher calls it.
+Step = Callable[["Res"], None]
+
+
+def _layer_step(func: Middleware, matcher: Matcher | None, inner: Step) -> Step:
+    def step(res: Res) -> None:
+        value = func(res._req, res, MethodType(inner, res))
         # PERF: Res._finish's usual case inlined; this runs once per layer
         # per request.
         if value is not None and value is not res:
             res._finish(value, func)
 
     if matcher is None:
-        return run
+        return step
 
-    def run_if_matched(req: Request, res: Res) -> None:
-        if matcher(req.path):
-            run(req, res)
+    def step_if_matched(res: Res) -> None:
+        if matcher(res._req.path):
+            step(res)
         else:
-            inner(req, res)
+            inner(res)
 
-    return run_if_matched
+    return step_if_matched
+
+
+def _sync_chain(layers: Sequence[Layer], innermost: Step) -> Target:
+    """Sync *layers* around *innermost*, as one ``target(req, res)``."""
+    step = innermost
+    for func, matcher in reversed(layers[1:]):
+        step = _layer_step(func, matcher, step)
+    if layers and layers[0][1] is None:
+        outer = layers[0][0]
+
+        def run(req: Request, res: Res) -> None:
+            value = outer(req, res, MethodType(step, res))  # as in _layer_step
+            if value is not None and value is not res:
+                res._finish(value, outer)
+
+        return run
+    if layers:
+        step = _layer_step(*layers[0], step)
+    first = step
+
+    def enter(req: Request, res: Res) -> None:
+        first(res)
+
+    return enter
 
 
 def _async_layer(func: Middleware, matcher: Matcher | None, inner: AsyncTarget) -> AsyncTarget:
@@ -193,16 +226,17 @@ def _async_layer(func: Middleware, matcher: Matcher | None, inner: AsyncTarget) 
     return run_if_matched
 
 
-def _as_async(target: Target) -> AsyncTarget:
+def _as_async(step: Step) -> AsyncTarget:
     async def run(req: Request, res: Res) -> None:
-        target(req, res)
+        step(res)
 
     return run
 
 
 def _handler_target(handler: Handler, prepare: Target | None) -> Target:
+    """The handler alone, as a chain without middleware."""
     # PERF: Res._finish's usual cases inlined: a handler that sent, and one
-    # that returned a dict (-0.15 µs).
+    # that returned a dict (-0.15 µs).  Keep them in step with _handler_step.
     if prepare is None:
 
         def call_handler(req: Request, res: Res) -> None:
@@ -221,6 +255,26 @@ def _handler_target(handler: Handler, prepare: Target | None) -> Target:
             res.json(value)
         elif res._sent is None or (value is not None and value is not res):
             res._finish(value, handler, handler=True)
+
+    return prepare_and_call
+
+
+def _handler_step(handler: Handler, prepare: Target | None) -> Step:
+    """The handler inside middleware: :func:`_handler_target` taking ``res`` alone."""
+
+    def call_handler(res: Res) -> None:
+        value = handler(res._req, res)
+        if value.__class__ is dict and res._sent is None:
+            res.json(value)
+        elif res._sent is None or (value is not None and value is not res):
+            res._finish(value, handler, handler=True)
+
+    if prepare is None:
+        return call_handler
+
+    def prepare_and_call(res: Res) -> None:
+        prepare(res._req, res)
+        call_handler(res)
 
     return prepare_and_call
 
@@ -253,20 +307,21 @@ def compose(
     """
     check_shape(layers, handler)
     flags = [is_async(func) for func, _ in layers]
-    handler_async = is_async(handler)
-    if handler_async:
+    if not layers and not is_async(handler):
+        return _handler_target(handler, prepare)
+    if True not in flags and not is_async(handler):
+        return _sync_chain(layers, _handler_step(handler, prepare))
+    if is_async(handler):
         sync_from = len(layers)
-        async_target: AsyncTarget | None = _async_handler_target(handler, prepare)
+        async_target = _async_handler_target(handler, prepare)
     else:
         # The innermost sync run: the handler and the sync middleware after
         # the last async one.
-        sync_from = len(layers) - flags[::-1].index(True) if True in flags else 0
-        target: Target = _handler_target(handler, prepare)
+        sync_from = len(layers) - flags[::-1].index(True)
+        step = _handler_step(handler, prepare)
         for func, matcher in reversed(layers[sync_from:]):
-            target = _sync_layer(func, matcher, target)
-        async_target = _as_async(target) if sync_from else None
-    if async_target is None:
-        return target
+            step = _layer_step(func, matcher, step)
+        async_target = _as_async(step)
     first_async = flags.index(True) if True in flags else len(layers)
     for (func, matcher), func_async in zip(
         reversed(layers[first_async:sync_from]),
@@ -278,10 +333,7 @@ def compose(
         async_target = _async_layer(form, matcher, async_target)
     entry = async_target
 
-    def run_on_loop(req: Request, res: Res) -> None:
-        loops.run(entry(req, res))
+    def run_on_loop(res: Res) -> None:
+        loops.run(entry(res._req, res))
 
-    target = run_on_loop
-    for func, matcher in reversed(layers[:first_async]):
-        target = _sync_layer(func, matcher, target)
-    return target
+    return _sync_chain(layers[:first_async], run_on_loop)

@@ -430,7 +430,7 @@ def prepare_route(route: Route) -> Target | None:
     if query is not None:
 
         def load_query(req: Request, res: Res) -> None:
-            req.__dict__["query"] = query.load(query.from_multidict(req.args))
+            req.query = query.load(query.from_multidict(req.args))
 
         steps.append(load_query)
     if body is not None:
@@ -439,7 +439,7 @@ def prepare_route(route: Route) -> Target | None:
             # NOTE: a GET or HEAD body has no meaning (RFC 9110), so a route
             # that serves GET and POST with one handler validates POSTs only.
             if req.method not in BODILESS_METHODS:
-                req.__dict__["body"] = load_body(req, body)
+                req.body = load_body(req, body)
 
         steps.append(load_request_body)
     dump = None if schema is None else _response_dump(schema, route)
@@ -475,9 +475,9 @@ def _run_all(
     # of three (-0.1 µs).  Keep it in step with them.
     def run(req: Request, res: Res) -> None:
         if query is not None:
-            req.__dict__["query"] = query.load(query.from_multidict(req.args))
+            req.query = query.load(query.from_multidict(req.args))
         if body is not None and req.method not in BODILESS_METHODS:
-            req.__dict__["body"] = load_body(req, body)
+            req.body = load_body(req, body)
         if dump is not None:
             res._dump = dump
         if status is not None:

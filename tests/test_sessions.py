@@ -172,6 +172,27 @@ def test_a_plain_dict_assigned_to_req_session_is_saved() -> None:
     assert client.get("/read").json == {"user": "bob"}
 
 
+def test_del_req_session_loads_it_from_the_cookie_again() -> None:
+    api = Api(secret_key="k")
+
+    @api.route("/login", methods=["POST"])
+    def login(req: Request, res: Res) -> dict[str, Any]:
+        req.session["user"] = "bob"
+        return {}
+
+    @api.route("/undo", methods=["POST"])
+    def undo(req: Request, res: Res) -> dict[str, Any]:
+        req.session["user"] = "eve"
+        del req.session  # the change is dropped; the next read is the cookie's
+        return dict(req.session)
+
+    client = TestClient(api)
+    client.post("/login")
+    response = client.post("/undo")
+    assert response.json == {"user": "bob"}
+    assert set_cookies(response) == []  # unmodified: not written again
+
+
 def test_a_session_too_big_for_its_cookie_is_a_500_naming_the_size(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -197,7 +197,7 @@ def csrf(
         assert api is not None
         # NOTE: computed again rather than req.csrf_token, which may be
         # stale if the handler changed the secret (a new one at login).
-        token = req.__dict__["csrf_token"] = session_csrf_token(api.keys, req.session)
+        token = req.csrf_token = session_csrf_token(api.keys, req.session)
         if cookie_values(req, cookie_name)[:1] != [token]:
             res.cookie(cookie_name, token, max_age=api.session_max_age, httponly=False)
 
@@ -225,7 +225,7 @@ def csrf(
                 if reason is not None:
                     raise HTTPError(403, reason)
         next()
-        session = req.__dict__.get("session")
+        session = req._session  # only if the request read or set it
         if session is not None and not session and getattr(session, "modified", True):
             # Emptied (a logout): the token goes with the session.
             if cookie_values(req, cookie_name):

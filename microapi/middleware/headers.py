@@ -236,7 +236,7 @@ def request_id(*, trust_header: bool = False, header: str = "X-Request-ID") -> M
     def trusting_request_id_middleware(req: Request, res: Res, next: Next) -> None:
         incoming = req.environ.get(key)
         if incoming is not None and valid(incoming):
-            req.__dict__["id"] = incoming  # what req.id returns from now on
+            req.id = incoming  # what req.id returns from now on
         res._headers.append((name, req.id))
         next()
 
