@@ -116,7 +116,7 @@ nginx-deps:
 ##       (real sockets, both servers) with many random examples (Hypothesis profile
 ##       "fuzz", FUZZ_EXAMPLES=2000 each by default), then schemathesis
 ##       against every example's OpenAPI document on both servers (50 cases an
-##       operation), ~18 minutes
+##       operation), ~11 minutes
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -p no:cacheprovider --hypothesis-show-statistics \
 		tests/test_fuzz.py tests/test_servers_framing.py tests/routing/ \
