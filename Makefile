@@ -84,7 +84,7 @@ pytest: $(STAMP)
 bench: $(STAMP) bench-deps
 	mkdir -p benchmarks/results
 	$(BIN)/python -m benchmarks.inprocess --json benchmarks/results/inprocess.json
-	$(BIN)/python -m benchmarks.server --json benchmarks/results/server.json
+	$(BIN)/python -m benchmarks.server --pin --json benchmarks/results/server.json
 	$(BIN)/python -m benchmarks.slowclients --json benchmarks/results/slowclients.json
 	$(BIN)/python -m benchmarks.importtime --json benchmarks/results/importtime.json
 	$(BIN)/python -m benchmarks.chart

@@ -257,12 +257,18 @@ def server_sections(document: dict[str, Any]) -> list[str]:
     ]
     for (server, workers), results in runs.items():
         command = settings.get("servers", {}).get(server) or settings.get("gunicorn", server)
-        lines += _server_run_section(results, settings, f"{server}, {workers} worker(s)", command)
+        pinned = bool(settings.get("pinned")) and workers == 1
+        title = f"{server}, {workers} worker(s)"
+        lines += _server_run_section(results, settings, title, command, pinned)
     return lines
 
 
 def _server_run_section(
-    results: list[dict[str, Any]], settings: dict[str, Any], title: str, command: str
+    results: list[dict[str, Any]],
+    settings: dict[str, Any],
+    title: str,
+    command: str,
+    pinned: bool = False,
 ) -> list[str]:
     """The tables and notes of one server and worker count."""
     rps = _matrix(results, "requests_per_s")
@@ -303,7 +309,12 @@ def _server_run_section(
         f"{settings['connections']} keep-alive connections; per framework and scenario a "
         f"{settings['warmup_seconds']} s warm-up, then {settings.get('trials', 1)} run(s) of "
         f"{settings['seconds']} s on fresh connections, the median run reported. {layout}, "
-        "on the same machine as the load generator.",
+        + (
+            "on the same machine as the load generator, the servers pinned to one CPU and "
+            "the load generator to the others (`--pin`)."
+            if pinned
+            else "on the same machine as the load generator."
+        ),
         "",
         "Requests per second ÷ Falcon's (higher is better):",
         "",

@@ -24,6 +24,10 @@ latency of the median trial, errors, and the peak RSS (``VmHWM``) of each
 worker process, read from ``/proc`` before the servers are stopped. Servers
 always stop, whatever happens (:class:`contextlib.ExitStack`).
 
+``--pin`` runs one-worker servers on one CPU and the load generator on the
+others, so that they stop competing for the same cores (``make bench`` does);
+servers with more workers run unpinned, as they would share the one CPU.
+
 Run ``python -m benchmarks.server --help``.
 """
 
@@ -44,7 +48,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -177,6 +181,7 @@ class Server:
     :param directory: where the server's log file goes.
     :param workers: the server's ``--workers``.
     :param server: a name from :data:`SERVERS`.
+    :param cpus: the CPUs the server and its workers may run on (``None``: any).
     """
 
     def __init__(
@@ -187,8 +192,10 @@ class Server:
         directory: str,
         workers: int = 1,
         server: str = "gunicorn",
+        cpus: set[int] | None = None,
     ) -> None:
         self.framework = framework
+        self.cpus = cpus
         self.workers_wanted = workers
         self.scenario = scenario
         self.server = server
@@ -243,6 +250,7 @@ class Server:
                 stderr=log,
                 env=env,
                 start_new_session=True,
+                preexec_fn=None if self.cpus is None else pinned(self.cpus),
             )
 
     def command(self) -> list[str]:
@@ -314,6 +322,23 @@ class Server:
             # Workers left behind by a master that died first share its group.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
+
+
+def pinned(cpus: set[int]) -> Callable[[], None]:
+    """A ``preexec_fn`` that confines the child (and what it forks) to *cpus*."""
+
+    def pin() -> None:
+        os.sched_setaffinity(0, cpus)
+
+    return pin
+
+
+def split_cpus() -> tuple[set[int], set[int]]:
+    """``--pin``'s plan: (the servers' CPU, the load generator's), from the CPUs allowed."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        raise ValueError("--pin needs at least 2 CPUs")
+    return {allowed[0]}, set(allowed[1:])
 
 
 def request_once(port: int, scenario: Scenario) -> tuple[str, list[tuple[str, str]], bytes]:
@@ -562,10 +587,12 @@ def serving(
     run: tuple[str, int],
     environ: dict[str, str],
     directory: str,
+    cpus: set[int] | None = None,
 ) -> Iterator[dict[str, Server]]:
     """Run one ready server per framework for *scenario*, all at once.
 
     :param run: the server's name and its number of workers.
+    :param cpus: where the servers run (``--pin``), or ``None``.
 
     The servers start together (their imports overlap) and all stop when the
     block exits, however it exits: SIGTERM to every master first, then each
@@ -574,7 +601,7 @@ def serving(
     with contextlib.ExitStack() as stack:
         servers: dict[str, Server] = {}
         for framework in frameworks:
-            server = Server(framework, scenario.name, environ, directory, run[1], run[0])
+            server = Server(framework, scenario.name, environ, directory, run[1], run[0], cpus)
             # NOTE: registered before the launch, so a failure anywhere from
             # here on still stops every server launched so far.
             stack.callback(server.stop)
@@ -607,7 +634,11 @@ def measure(
     are checked again, and the workers' peak RSS read, before the servers stop.
     """
     loads: dict[str, list[Load]] = {framework: [] for framework in frameworks}
-    with serving(frameworks, scenario, run, environ, directory) as servers:
+    pinned_run = args.pin and run[1] == 1
+    # The harness itself, so wrk or the Python loader's threads too.
+    os.sched_setaffinity(0, args.load_cpus if pinned_run else args.all_cpus)
+    cpus = args.server_cpus if pinned_run else None
+    with serving(frameworks, scenario, run, environ, directory, cpus) as servers:
         check_answers(servers, scenario, "before the load")
         for server in servers.values():
             run_load(args, server.port, scenario, WARMUP_SECONDS, directory)
@@ -774,8 +805,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--scenario", action="append", metavar="NAME[,NAME...]")
     parser.add_argument("--framework", action="append", metavar="NAME[,NAME...]")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="run one-worker servers on one CPU and the load generator on the others",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
+    args.all_cpus = os.sched_getaffinity(0)
+    args.server_cpus = args.load_cpus = None
+    if args.pin:
+        try:
+            args.server_cpus, args.load_cpus = split_cpus()
+        except ValueError as exc:
+            parser.error(str(exc))
     try:
         args.scenario = _names(args.scenario, SCENARIOS, "scenario")
         args.framework = _names(args.framework, FRAMEWORKS, "framework")
@@ -846,6 +889,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "gunicorn with as many workers; paired = the median over trials of req/s ÷ Falcon's "
         "in the same trial."
     )
+    if args.pin:
+        settings += (
+            f" · pinned (one-worker runs): the servers on CPU {min(args.server_cpus)}, the "
+            f"load generator on {', '.join(map(str, sorted(args.load_cpus)))}."
+        )
     facts = environment()
     print(markdown(results, facts, settings))
     if args.json:
@@ -859,6 +907,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "trials": args.trials,
             "warmup_seconds": WARMUP_SECONDS,
             "interleaved": True,
+            "pinned": args.pin,
         }
         write_json(args.json, facts, run_settings, results)
     return 0

@@ -6,7 +6,10 @@ Tiny runs only; no timing is asserted (speed is measured by ``make bench``).
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,6 +46,28 @@ def test_quick_round_runs_and_reports_ratios(
     assert scenarios == ALL_SCENARIOS == set(SCENARIOS)
     assert all(result["ratios"]["falcon"] > 0 for result in results)
     assert all(result["ratios"]["bare"] > 0 for result in results)
+
+
+def test_pin_puts_the_servers_on_one_cpu_and_the_load_on_the_others() -> None:
+    if len(os.sched_getaffinity(0)) < 2:  # a one-CPU machine cannot split
+        with pytest.raises(ValueError, match="at least 2 CPUs"):
+            server.split_cpus()
+        return
+    server_cpus, load_cpus = server.split_cpus()
+    assert len(server_cpus) == 1
+    assert server_cpus.isdisjoint(load_cpus)
+    assert server_cpus | load_cpus == os.sched_getaffinity(0)
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+        preexec_fn=server.pinned(server_cpus),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert child.stdout.strip() == str(sorted(server_cpus))
+    args = server.parse_args(["--pin"])
+    assert (args.server_cpus, args.load_cpus) == (server_cpus, load_cpus)
+    assert server.parse_args([]).server_cpus is None
 
 
 def test_server_mode_serves_checks_and_loads_on_both_servers(
@@ -203,17 +228,20 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
             {
                 "settings": {
                     "servers": {"gunicorn": "gunicorn 23 G", "granian": "granian 2.8 R"},
-                    "workers": [1],
+                    "workers": [1, 2],
                     "loader": "wrk",
                     "connections": 64,
                     "warmup_seconds": 1,
                     "seconds": 1,
+                    "pinned": True,
                 },
                 "results": [
                     served("gunicorn", 1, "microapi", 3000.0),
                     served("gunicorn", 1, "falcon", 3000.0),
                     served("granian", 1, "microapi", 45000.0),
                     served("granian", 1, "falcon", 30000.0),
+                    served("granian", 2, "microapi", 60000.0),
+                    served("granian", 2, "falcon", 40000.0),
                 ],
             }
         )
@@ -239,6 +267,9 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
     assert "| hello | 3000 | 45000 |" in text
     assert "### granian, 1 worker(s)" in text
     assert "`granian 2.8 R` on 127.0.0.1" in text
+    one, two = text.split("### granian, 1 worker(s)")[1].split("### granian, 2 worker(s)")
+    assert "pinned to one CPU" in one  # --pin: one-worker runs only
+    assert "pinned" not in two.split("###")[0]
     assert "| granian | 5 | 5000 | 4000 | 9.00 | 0 | 0.80 | no |" in text
 
 
