@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -257,6 +258,8 @@ def server_sections(document: dict[str, Any]) -> list[str]:
     ]
     for (server, workers), results in runs.items():
         command = settings.get("servers", {}).get(server) or settings.get("gunicorn", server)
+        # NOTE: the file holds each server's one-worker command line; show this run's count.
+        command = re.sub(r"--workers \S+", f"--workers {workers}", command)
         pinned = bool(settings.get("pinned")) and workers == 1
         title = f"{server}, {workers} worker(s)"
         lines += _server_run_section(results, settings, title, command, pinned)

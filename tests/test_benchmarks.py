@@ -227,7 +227,10 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
         json.dumps(
             {
                 "settings": {
-                    "servers": {"gunicorn": "gunicorn 23 G", "granian": "granian 2.8 R"},
+                    "servers": {
+                        "gunicorn": "gunicorn 23 --workers 1 G",
+                        "granian": "granian 2.8 --workers 1 R",
+                    },
                     "workers": [1, 2],
                     "loader": "wrk",
                     "connections": 64,
@@ -266,7 +269,8 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
     assert "| scenario | gunicorn, 1 worker(s) | granian, 1 worker(s) |" in text
     assert "| hello | 3000 | 45000 |" in text
     assert "### granian, 1 worker(s)" in text
-    assert "`granian 2.8 R` on 127.0.0.1" in text
+    assert "`granian 2.8 --workers 1 R` on 127.0.0.1" in text
+    assert "`granian 2.8 --workers 2 R` on 127.0.0.1" in text
     one, two = text.split("### granian, 1 worker(s)")[1].split("### granian, 2 worker(s)")
     assert "pinned to one CPU" in one  # --pin: one-worker runs only
     assert "pinned" not in two.split("###")[0]
