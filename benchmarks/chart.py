@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,8 @@ GOAL_IMPORT_VS_FALCON = 1.0
 TIE = 0.03
 #: Ratio spread above which the chart's axis is logarithmic.
 LOG_SPREAD = 8.0
+#: Steal (CPU time the hypervisor took), in percent, from which a run's notes name the scenario.
+STEAL_NOTED = 0.5
 COLOURS = {
     "microapi": "#d62728",
     "falcon": "#1f77b4",
@@ -294,8 +297,20 @@ def _server_run_section(
         if settings.get("interleaved")
         else "One server at a time"
     )
+    # NOTE: paired_p99_ratios came after paired_ratios; older files lack it.
+    paired_p99 = (
+        _matrix(results, "paired_p99_ratios", "falcon")
+        if all("paired_p99_ratios" in r for r in results)
+        else {}
+    )
     p50 = _matrix(results, "p50_ms")
     p99 = _matrix(results, "p99_ms")
+    # The median trial by rate need not be a typical tail: with every trial's
+    # p99 at hand, the median of those.
+    typical_tail = all(r.get("trials_p99_ms") for r in results)
+    if typical_tail:
+        for r in results:
+            p99[r["scenario"]][r["framework"]] = statistics.median(r["trials_p99_ms"])
     errors = _matrix(results, "errors")
     rss = {
         s: {
@@ -348,7 +363,11 @@ def _server_run_section(
         "",
         *_table(rps, ".0f"),
         "",
-        "Latency p50 / p99 in ms:",
+        (
+            "Latency in ms, p50 (the median trial's) / p99 (the median of the trials' p99s):"
+            if typical_tail
+            else "Latency p50 / p99 in ms:"
+        ),
         "",
     ]
     latency = {s: {f: f"{p50[s][f]:.2f} / {p99[s][f]:.2f}" for f in row} for s, row in p50.items()}
@@ -361,6 +380,18 @@ def _server_run_section(
             for s, row in latency.items()
         ),
         "",
+        *(
+            [
+                "Paired p99: the median over trials of p99 ÷ Falcon's p99 in the same trial "
+                "(lower is better; one trial's p99 is mostly whether a scheduler stall fell "
+                "into that second, which the median over trials outvotes):",
+                "",
+                *_table(paired_p99, ".2f"),
+                "",
+            ]
+            if paired_p99
+            else []
+        ),
         "Peak RSS per worker in MiB (the largest worker's `VmHWM`):",
         "",
         *_table(rss, ".1f"),
@@ -377,6 +408,17 @@ def _server_run_section(
         if slower
         else "microapi serves at least as many requests per second as Falcon on every scenario."
     )
+    if paired_p99:
+        tails = [
+            f"{s} ({row['microapi']:.2f})"
+            for s, row in paired_p99.items()
+            if "microapi" in row and row["microapi"] > 1
+        ]
+        notes.append(
+            "microapi's paired p99 is above Falcon's on: " + ", ".join(tails) + "."
+            if tails
+            else "microapi's paired p99 is at or under Falcon's on every scenario."
+        )
     heavier = [
         f"{s} ({row['microapi']:.1f} vs {row['flask']:.1f} MiB)"
         for s, row in rss.items()
@@ -387,6 +429,18 @@ def _server_run_section(
         if heavier
         else "microapi's workers use no more memory than Flask's on any scenario."
     )
+    # NOTE: steal_percent came after paired_p99_ratios; older files lack it.
+    stolen = {r["scenario"]: r["steal_percent"] for r in results if "steal_percent" in r}
+    if stolen:
+        busy = [f"{s} ({p:.1f} %)" for s, p in stolen.items() if p >= STEAL_NOTED]
+        notes.append(
+            "The hypervisor took CPU time (steal) while the trials ran on: "
+            + ", ".join(busy)
+            + "; a neighbour's load slows every framework of those trials, unevenly."
+            if busy
+            else f"The hypervisor took under {STEAL_NOTED:g} % of the CPU time (steal) on "
+            "every scenario."
+        )
     failed = [f"{s} / {f}" for s, row in errors.items() for f, n in row.items() if n]
     if failed:
         notes.append("Errors (socket errors or unexpected statuses) in: " + ", ".join(failed) + ".")

@@ -76,6 +76,26 @@ def cpu() -> str:
     return f"{model}, {os.cpu_count() or '?'} CPUs"
 
 
+def cpu_jiffies() -> tuple[int, int]:
+    """The machine's CPU time stolen by the hypervisor and its total, in jiffies, so far.
+
+    From ``/proc/stat``'s first line (``steal`` is its eighth number); ``(0, 0)``
+    where it cannot be read.
+    """
+    try:
+        with open("/proc/stat", encoding="ascii") as file:
+            numbers = [int(value) for value in file.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (numbers[7] if len(numbers) > 7 else 0), sum(numbers)
+
+
+def stolen_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the CPU time between two :func:`cpu_jiffies` readings the hypervisor took."""
+    total = after[1] - before[1]
+    return round(100 * (after[0] - before[0]) / total, 2) if total > 0 else 0.0
+
+
 def environment() -> dict[str, str]:
     """The facts printed above, and stored with, every result."""
     return {

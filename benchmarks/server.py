@@ -20,8 +20,10 @@ only numbers from one loader). The answers are checked again after the load.
 Reported: the median and the best requests per second over the trials (and
 their ratios to Falcon's and the bare WSGI callable's for the same scenario and
 server settings, and to the same framework on gunicorn), p50 and p99
-latency of the median trial, errors, and the peak RSS (``VmHWM``) of each
-worker process, read from ``/proc`` before the servers are stopped. Servers
+latency of the median trial, every trial's p99 and its median ratio to
+Falcon's in the same trial, errors, the peak RSS (``VmHWM``) of each
+worker process, read from ``/proc`` before the servers are stopped, and the
+CPU time the hypervisor took while each scenario's trials ran. Servers
 always stop, whatever happens (:class:`contextlib.ExitStack`).
 
 ``--pin`` runs one-worker servers on one CPU and the load generator on the
@@ -57,7 +59,7 @@ from types import TracebackType
 from benchmarks.apps import FRAMEWORK_ENV, FRAMEWORKS, SCENARIO_ENV
 from benchmarks.data import DATABASE_ENV, create_database
 from benchmarks.inprocess import _names
-from benchmarks.meta import environment, header_line, write_json
+from benchmarks.meta import cpu_jiffies, environment, header_line, stolen_percent, write_json
 from benchmarks.scenarios import SCENARIOS, Scenario
 from microapi.servers import DEFAULT_THREADS
 
@@ -104,7 +106,8 @@ class ServerResult:
     """The summary of one framework serving one scenario.
 
     ``requests``, ``seconds``, ``requests_per_s`` and the latencies are those
-    of the median trial; ``trials_per_s`` lists every trial in the order run.
+    of the median trial; ``trials_per_s`` and ``trials_p99_ms`` list every
+    trial's rate and p99 in the order run.
     """
 
     scenario: str
@@ -131,6 +134,16 @@ class ServerResult:
     #: rate in the same trial}``: the two ran one after the other in each
     #: round, so a drift of the machine cancels out.
     paired_ratios: dict[str, float] = field(default_factory=dict)
+    trials_p99_ms: list[float] = field(default_factory=list)
+    #: ``{"falcon": the median over trials of this trial's p99 ÷ Falcon's p99
+    #: in the same trial}`` (lower is better). NOTE: one trial's p99 is mostly
+    #: whether a scheduler stall of a few ms fell into that second; the median
+    #: of the paired trials outvotes a stall that hit one side once.
+    paired_p99_ratios: dict[str, float] = field(default_factory=dict)
+    #: The share of the machine's CPU time the hypervisor took (``steal`` in
+    #: ``/proc/stat``) while this scenario's trials ran, all frameworks' alike:
+    #: on a virtual machine, a busy neighbour shows here, not in the ratios.
+    steal_percent: float = 0.0
 
 
 class ServerError(RuntimeError):
@@ -642,6 +655,7 @@ def measure(
         check_answers(servers, scenario, "before the load")
         for server in servers.values():
             run_load(args, server.port, scenario, WARMUP_SECONDS, directory)
+        before = cpu_jiffies()
         for number, order in enumerate(trial_orders(frameworks, args.trials), 1):
             print(
                 f"{scenario.name} on {run[0]}, {run[1]} worker(s): trial {number}/{args.trials}",
@@ -650,15 +664,19 @@ def measure(
             for framework in order:
                 port = servers[framework].port
                 loads[framework].append(run_load(args, port, scenario, args.seconds, directory))
+        steal = stolen_percent(before, cpu_jiffies())
         check_answers(servers, scenario, "after the load")
         rss = {
             framework: [round(peak_rss_mib(pid), 1) for pid in server.workers()]
             for framework, server in servers.items()
         }
-    return [
+    results = [
         summarize(scenario.name, framework, loads[framework], rss[framework], run)
         for framework in frameworks
     ]
+    for result in results:
+        result.steal_percent = steal
+    return results
 
 
 def summarize(
@@ -691,6 +709,7 @@ def summarize(
         worker_peak_rss_mib=rss,
         trials_per_s=[round(_rate(load), 1) for load in loads],
         best_per_s=round(_rate(ranked[-1]), 1),
+        trials_p99_ms=[round(load.p99_ms, 3) for load in loads],
     )
 
 
@@ -728,13 +747,13 @@ def _set_ratios(result: ServerResult, baseline: ServerResult, peer: str) -> None
     if baseline.best_per_s:
         result.best_ratios[peer] = round(result.best_per_s / baseline.best_per_s, 3)
     # Both ran the same trials, in the same rounds.
-    paired = [
-        mine / theirs
-        for mine, theirs in zip(result.trials_per_s, baseline.trials_per_s, strict=True)
-        if theirs
-    ]
-    if paired:
-        result.paired_ratios[peer] = round(statistics.median(paired), 3)
+    for mine, theirs, ratios in (
+        (result.trials_per_s, baseline.trials_per_s, result.paired_ratios),
+        (result.trials_p99_ms, baseline.trials_p99_ms, result.paired_p99_ratios),
+    ):
+        paired = [a / b for a, b in zip(mine, theirs, strict=True) if b]
+        if paired:
+            ratios[peer] = round(statistics.median(paired), 3)
 
 
 def markdown(results: Iterable[ServerResult], facts: dict[str, str], settings: str) -> str:
@@ -746,8 +765,8 @@ def markdown(results: Iterable[ServerResult], facts: dict[str, str], settings: s
         "",
         "| server | workers | scenario | framework | median req/s | vs Falcon | vs bare "
         "| vs gunicorn | best req/s | best vs Falcon | paired vs Falcon | p50 ms | p99 ms "
-        "| errors | peak RSS/worker MiB |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| paired p99 vs Falcon | errors | peak RSS/worker MiB |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def cell(ratios: dict[str, float], peer: str) -> str:
@@ -760,7 +779,8 @@ def markdown(results: Iterable[ServerResult], facts: dict[str, str], settings: s
             f"| {r.requests_per_s:.0f} | {cell(r.ratios, 'falcon')} | {cell(r.ratios, 'bare')} "
             f"| {cell(r.ratios, 'gunicorn')} | {r.best_per_s:.0f} "
             f"| {cell(r.best_ratios, 'falcon')} | {cell(r.paired_ratios, 'falcon')} "
-            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {rss} |"
+            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {cell(r.paired_p99_ratios, 'falcon')} "
+            f"| {r.errors} | {rss} |"
         )
     return "\n".join(lines)
 
@@ -887,7 +907,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "vs Falcon (bare) = req/s ÷ Falcon's (the bare callable's) in the same scenario and "
         "server settings (higher is better); vs gunicorn = req/s ÷ the same framework's on "
         "gunicorn with as many workers; paired = the median over trials of req/s ÷ Falcon's "
-        "in the same trial."
+        "in the same trial; paired p99 = the same for p99 (lower is better)."
     )
     if args.pin:
         settings += (

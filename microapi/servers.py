@@ -181,6 +181,16 @@ def _serve_gunicorn(app: WSGIApp, options: ServeOptions) -> int:
             for key, value in vars(parsed).items():
                 if value is not None and key != "args" and key in self.cfg.settings:
                     self.cfg.set(key.lower(), value)
+            threads = self.cfg.settings["threads"]
+            # NOTE: gunicorn quietly runs gthread for a sync worker with more
+            # than one thread; microapi's thread default is for gthread, so a
+            # worker class chosen in a config file or after -- gets gunicorn's.
+            if (
+                self.cfg.settings["worker_class"].get() != "gthread"
+                and "threads" not in explicit
+                and threads.get() == ours["threads"]
+            ):
+                self.cfg.set("threads", threads.default)
 
         def load(self) -> WSGIApp:
             return app

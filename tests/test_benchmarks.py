@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import chart, hotspots, importtime, inprocess, security, server, slowclients
+from benchmarks import chart, hotspots, importtime, inprocess, meta, security, server, slowclients
 from benchmarks.apps import FRAMEWORKS
 from benchmarks.scenarios import SCENARIOS
 
@@ -109,6 +109,16 @@ def test_server_mode_serves_checks_and_loads_on_both_servers(
         assert all(rss > 0 for rss in result["worker_peak_rss_mib"])
         assert result["ratios"]["bare"] > 0
         assert ("gunicorn" in result["ratios"]) == (name == "granian")
+        assert result["trials_p99_ms"] == [result["p99_ms"]]
+        assert 0 <= result["steal_percent"] <= 100
+
+
+def test_steal_is_the_hypervisors_share_of_the_cpu_time_between_readings() -> None:
+    steal, total = meta.cpu_jiffies()
+    assert total > 0
+    assert 0 <= steal <= total
+    assert meta.stolen_percent((10, 1_000), (30, 2_000)) == 2.0
+    assert meta.stolen_percent((10, 1_000), (10, 1_000)) == 0.0
 
 
 def test_server_trials_rotate_the_framework_order() -> None:
@@ -124,20 +134,25 @@ def test_server_trials_rotate_the_framework_order() -> None:
 
 def test_server_reports_median_and_best_against_falcon() -> None:
     def trials(*rates: int) -> list[server.Load]:
-        return [server.Load(rate, 1.0, 0, rate / 1000, 1.0) for rate in rates]
+        return [server.Load(rate, 1.0, 0, rate / 1000, 1000 / rate) for rate in rates]
 
     mine = server.summarize("hello", "microapi", trials(110, 130, 120), [30.0])
     falcon = server.summarize("hello", "falcon", trials(100, 90, 104), [31.0])
     other = server.summarize("param", "microapi", trials(50), [30.0])
     server.add_ratios([mine, falcon, other])
     assert mine.trials_per_s == [110.0, 130.0, 120.0]
+    assert mine.trials_p99_ms == [9.091, 7.692, 8.333]
     assert (mine.requests_per_s, mine.p50_ms, mine.best_per_s) == (120.0, 0.12, 130.0)
     assert mine.ratios == {"falcon": 1.2}
     assert mine.best_ratios == {"falcon": 1.25}
     # Trial by trial: 1.1, 1.444, 1.154; the median.
     assert mine.paired_ratios == {"falcon": 1.154}
+    # Trial by trial the inverse, 0.909, 0.692, 0.867 (from the rounded p99s); the median.
+    assert mine.paired_p99_ratios == {"falcon": 0.867}
     assert falcon.ratios == falcon.best_ratios == falcon.paired_ratios == {"falcon": 1.0}
+    assert falcon.paired_p99_ratios == {"falcon": 1.0}
     assert other.ratios == other.best_ratios == other.paired_ratios == {}
+    assert other.paired_p99_ratios == {}
 
 
 def test_server_ratios_compare_within_one_server_and_across_servers() -> None:
@@ -208,7 +223,9 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
     assert "Server mode" not in text
     assert "Import time" not in text
 
-    def served(name: str, workers: int, framework: str, rate: float) -> dict[str, object]:
+    def served(
+        name: str, workers: int, framework: str, rate: float, tail: float = 1.0
+    ) -> dict[str, object]:
         return {
             "scenario": "hello",
             "framework": framework,
@@ -218,6 +235,9 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
             "ratios": {"falcon": rate / 1000},
             "p50_ms": 1.0,
             "p99_ms": 2.0,
+            "trials_p99_ms": [2.0, 9.0, 3.0],
+            "paired_p99_ratios": {"falcon": tail},
+            "steal_percent": 3.0 if workers == 2 else 0.1,
             "errors": 0,
             "worker_peak_rss_mib": [30.0] * workers,
         }
@@ -241,9 +261,9 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
                 "results": [
                     served("gunicorn", 1, "microapi", 3000.0),
                     served("gunicorn", 1, "falcon", 3000.0),
-                    served("granian", 1, "microapi", 45000.0),
+                    served("granian", 1, "microapi", 45000.0, tail=0.5),
                     served("granian", 1, "falcon", 30000.0),
-                    served("granian", 2, "microapi", 60000.0),
+                    served("granian", 2, "microapi", 60000.0, tail=1.25),
                     served("granian", 2, "falcon", 40000.0),
                 ],
             }
@@ -274,6 +294,15 @@ def test_chart_draws_png_and_writes_readme(tmp_path: Path) -> None:
     one, two = text.split("### granian, 1 worker(s)")[1].split("### granian, 2 worker(s)")
     assert "pinned to one CPU" in one  # --pin: one-worker runs only
     assert "pinned" not in two.split("###")[0]
+    assert "Paired p99: the median over trials" in one
+    # The median trial's p99 was 2.0; the median of the trials' p99s is shown.
+    assert "p99 (the median of the trials' p99s):" in one
+    assert "| hello | 1.00 / 3.00 | 1.00 / 3.00 |" in one
+    assert "| hello | 0.50 | 1.00 |" in one
+    assert "microapi's paired p99 is at or under Falcon's on every scenario." in one
+    assert "microapi's paired p99 is above Falcon's on: hello (1.25)." in two
+    assert "under 0.5 % of the CPU time (steal) on every scenario" in one
+    assert "(steal) while the trials ran on: hello (3.0 %)" in two
     assert "| granian | 5 | 5000 | 4000 | 9.00 | 0 | 0.80 | no |" in text
 
 

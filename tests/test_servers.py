@@ -247,6 +247,24 @@ def test_gunicorn_config_file_loses_to_the_options_given(
     assert (cfg.timeout, cfg.graceful_timeout) == (30, 30)
 
 
+def test_gunicorn_worker_class_chosen_by_the_user_keeps_its_own_threads(
+    project: Path, capsys: pytest.CaptureFixture[str], gunicorn_config: list[Any]
+) -> None:
+    # microapi's 32 threads would turn a sync worker into gthread (gunicorn's rule).
+    assert run(capsys, "serve", "wsgi:api", "--", "--worker-class", "sync")[0] == 0
+    assert (gunicorn_config[0].worker_class_str, gunicorn_config[0].threads) == ("sync", 1)
+    (project / "gunicorn.conf.py").write_text("worker_class = 'sync'\n")
+    assert run(capsys, "serve", "wsgi:api", "-c", "gunicorn.conf.py")[0] == 0
+    assert (gunicorn_config[1].worker_class_str, gunicorn_config[1].threads) == ("sync", 1)
+    # Threads typed, or set beside the class, are the user's: gunicorn's rule applies.
+    args = ["serve", "wsgi:api", "--threads", "32", "--", "--worker-class", "sync"]
+    assert run(capsys, *args)[0] == 0
+    assert (gunicorn_config[2].worker_class_str, gunicorn_config[2].threads) == ("gthread", 32)
+    args = ["serve", "wsgi:api", "--", "--worker-class", "sync", "--threads", "3"]
+    assert run(capsys, *args)[0] == 0
+    assert (gunicorn_config[3].worker_class_str, gunicorn_config[3].threads) == ("gthread", 3)
+
+
 def test_gunicorn_without_access_log(
     project: Path, capsys: pytest.CaptureFixture[str], gunicorn_config: list[Any]
 ) -> None:
