@@ -296,8 +296,13 @@ def test_a_host_killed_under_load_loses_no_acknowledged_write(up: Topology) -> N
     assert sum(failures.values()) <= len(load.clients)  # at most one in flight per client
     # Only what nginx never resends (POST, PATCH) can be lost in flight:
     # creates, updates and the invalid creates (a POST answered 422 when it
-    # reaches a host).
-    assert all(f.split(":")[0] in ("create", "update", "invalid") for f in failures), failures
+    # reaches a host); any other request only if the host died with its answer
+    # begun (gunicorn sends the head, then the body): nginx has passed the head
+    # on and can only cut the body short.
+    assert all(
+        f.split(":")[0] in ("create", "update", "invalid") or f.endswith(": IncompleteRead")
+        for f in failures
+    ), failures
     assert verdict.live == sum(len(client.live) for client in load.clients)
     assert survivor.process is not None
     assert survivor.process.poll() is None
