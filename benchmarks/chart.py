@@ -67,6 +67,11 @@ def _matrix(results: list[dict[str, Any]], value: str, key: str | None = None) -
     return table
 
 
+def _matrix_of_all(results: list[dict[str, Any]], value: str, key: str) -> Table:
+    """:func:`_matrix`, or ``{}`` when some result lacks *value* (a file from before it)."""
+    return _matrix(results, value, key) if all(value in r for r in results) else {}
+
+
 def _frameworks(table: Table) -> list[str]:
     present = {framework for row in table.values() for framework in row}
     return [framework for framework in FRAMEWORKS if framework in present]
@@ -280,37 +285,25 @@ def _server_run_section(
     rps = _matrix(results, "requests_per_s")
     ratio = _matrix(results, "ratios", "falcon")
     bare = _matrix(results, "ratios", "bare")
-    # NOTE: best_ratios and "interleaved" came with interleaved trials; older files lack them.
-    best = (
-        _matrix(results, "best_ratios", "falcon")
-        if all("best_ratios" in r for r in results)
-        else {}
-    )
-    paired = (
-        _matrix(results, "paired_ratios", "falcon")
-        if all("paired_ratios" in r for r in results)
-        else {}
-    )
+    # NOTE: best_ratios and "interleaved" came with interleaved trials, paired_p99_ratios
+    # and trials_p99_ms after paired_ratios; older files lack them.
+    best = _matrix_of_all(results, "best_ratios", "falcon")
+    paired = _matrix_of_all(results, "paired_ratios", "falcon")
+    paired_p99 = _matrix_of_all(results, "paired_p99_ratios", "falcon")
     layout = (
         "All the frameworks' servers for a scenario run at once, the trials interleaved in an "
         "order rotated every trial"
         if settings.get("interleaved")
         else "One server at a time"
     )
-    # NOTE: paired_p99_ratios came after paired_ratios; older files lack it.
-    paired_p99 = (
-        _matrix(results, "paired_p99_ratios", "falcon")
-        if all("paired_p99_ratios" in r for r in results)
-        else {}
-    )
     p50 = _matrix(results, "p50_ms")
-    p99 = _matrix(results, "p99_ms")
     # The median trial by rate need not be a typical tail: with every trial's
     # p99 at hand, the median of those.
     typical_tail = all(r.get("trials_p99_ms") for r in results)
-    if typical_tail:
-        for r in results:
-            p99[r["scenario"]][r["framework"]] = statistics.median(r["trials_p99_ms"])
+    p99: Table = {}
+    for r in results:
+        tail = statistics.median(r["trials_p99_ms"]) if typical_tail else r["p99_ms"]
+        p99.setdefault(r["scenario"], {})[r["framework"]] = float(tail)
     errors = _matrix(results, "errors")
     rss = {
         s: {
